@@ -1,0 +1,53 @@
+#pragma once
+// Output-shape rules for every supported op. Shape inference at load and the executors at run
+// time call the same functions, so the two cannot disagree. Errors are flipsweep::Error with a
+// message describing the problem; callers prefix the node name.
+#include <vector>
+
+#include "flipsweep/graph/op_params.h"
+#include "flipsweep/tensor.h"
+
+namespace flipsweep {
+
+// Shapes of the node's outputs from the shapes of its data inputs (see reference_ops.h for which
+// inputs those are). An absent optional input has an empty Shape and `present[i] == false`.
+std::vector<Shape> infer_output_shapes(OpType op, const OpParams& params, const std::vector<Shape>& inputs,
+                                       const std::vector<bool>& present);
+
+// Numpy-style multidirectional broadcasting (Add, Sub, Mul, Div, MatMul batch dims).
+Shape broadcast_shapes(const Shape& a, const Shape& b);
+
+// Explicit begin/end pads for a conv or pool over `input_spatial`, applying auto_pad.
+struct ResolvedPads {
+  std::vector<int64_t> begin;
+  std::vector<int64_t> end;
+};
+// resolve_conv_pads takes the kernel from p.kernel_shape; SAME_* auto_pad with an empty kernel_shape
+// needs the overload that takes W's spatial shape. Conv only: ConvTranspose pads follow other rules.
+ResolvedPads resolve_conv_pads(const ConvParams& p, const std::vector<int64_t>& input_spatial);
+ResolvedPads resolve_conv_pads(const ConvParams& p, const std::vector<int64_t>& input_spatial,
+                               const std::vector<int64_t>& kernel_spatial);
+ResolvedPads resolve_conv_transpose_pads(const ConvParams& p, const std::vector<int64_t>& input_spatial,
+                                         const std::vector<int64_t>& kernel_spatial);
+ResolvedPads resolve_pool_pads(const PoolParams& p, const std::vector<int64_t>& input_spatial);
+
+// Every spatial quantity of a Conv, ConvTranspose or pool made explicit, one entry per spatial
+// dimension: defaults filled in, auto_pad and ceil_mode applied, the kernel taken from W where
+// kernel_shape was omitted. Kernels of every backend read this instead of re-deriving it.
+// For ConvTranspose, pads_end may be negative: an output_shape larger than the full transposed
+// output leaves zero (bias-only) positions at the end, as ONNX Runtime does.
+struct SpatialGeometry {
+  std::vector<int64_t> input;
+  std::vector<int64_t> output;
+  std::vector<int64_t> kernel;
+  std::vector<int64_t> strides;
+  std::vector<int64_t> dilations;
+  std::vector<int64_t> pads_begin;
+  std::vector<int64_t> pads_end;
+};
+// x: [N, C, spatial...]; w: Conv [M, C/group, kernel...], ConvTranspose [C, M/group, kernel...].
+SpatialGeometry conv_geometry(const ConvParams& p, const Shape& x, const Shape& w);
+SpatialGeometry conv_transpose_geometry(const ConvParams& p, const Shape& x, const Shape& w);
+SpatialGeometry pool_geometry(const PoolParams& p, const Shape& x);
+
+}  // namespace flipsweep

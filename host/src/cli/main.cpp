@@ -1,0 +1,276 @@
+// flipsweep command line: `eval` (accuracy of a model on a dataset) and `inspect` (the graph and
+// every parameter). Every user error ends as one clear line on stderr and exit status 1.
+#include <omp.h>
+#include <yaml-cpp/yaml.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fmt/format.h>
+#include <iostream>
+
+#include "flipsweep/backend/backend.h"
+#include "flipsweep/data/dataset.h"
+#include "flipsweep/error.h"
+#include "flipsweep/eval/evaluate.h"
+#include "flipsweep/graph/onnx_import.h"
+#include "flipsweep/model/weight_preparation.h"
+
+namespace fs = flipsweep;
+
+namespace {
+
+struct EvalSettings {
+  std::string model_path;
+  std::string dataset_text;
+  fs::data::DatasetSpec dataset;
+  bool dataset_from_config = false;
+  int64_t batch_size = 64;
+  int threads = 0;
+  int64_t tile = 0;
+  int64_t limit = 0;
+  std::string kernels = "fast";
+  std::vector<float> mean, std;
+  int64_t pad = 0;
+  std::string resize;
+  int64_t channels = 0;
+  bool no_progress = false;
+};
+
+// Reads a YAML value with an error that names the file and the field.
+template <typename T>
+T yaml_get(const YAML::Node& node, const std::string& file, const std::string& field) {
+  try {
+    return node.as<T>();
+  } catch (const YAML::Exception&) {
+    throw fs::Error(file + ": field '" + field + "' has an invalid value");
+  }
+}
+
+void check_known_keys(const YAML::Node& map, const std::vector<std::string>& known, const std::string& file,
+                      const std::string& prefix) {
+  for (const auto& kv : map) {
+    const std::string key = kv.first.as<std::string>();
+    if (std::find(known.begin(), known.end(), key) == known.end())
+      throw fs::Error(file + ": unknown field '" + prefix + key + "'");
+  }
+}
+
+fs::data::Preprocess read_preprocess(const YAML::Node& node, const std::string& file) {
+  fs::data::Preprocess p;
+  if (!node) return p;
+  if (!node.IsMap()) throw fs::Error(file + ": field 'dataset.preprocess' must be a mapping");
+  check_known_keys(node, {"mean", "std", "pad", "pad_value", "resize", "channels"}, file, "dataset.preprocess.");
+  if (node["mean"]) p.mean = yaml_get<std::vector<float>>(node["mean"], file, "dataset.preprocess.mean");
+  if (node["std"]) p.std = yaml_get<std::vector<float>>(node["std"], file, "dataset.preprocess.std");
+  if (node["pad"]) p.pad = yaml_get<int64_t>(node["pad"], file, "dataset.preprocess.pad");
+  if (node["pad_value"]) p.pad_value = yaml_get<int64_t>(node["pad_value"], file, "dataset.preprocess.pad_value");
+  if (node["resize"]) {
+    auto hw = yaml_get<std::vector<int64_t>>(node["resize"], file, "dataset.preprocess.resize");
+    if (hw.size() != 2) throw fs::Error(file + ": field 'dataset.preprocess.resize' must be [height, width]");
+    p.resize_height = hw[0];
+    p.resize_width = hw[1];
+  }
+  if (node["channels"]) p.channels = yaml_get<int64_t>(node["channels"], file, "dataset.preprocess.channels");
+  return p;
+}
+
+void read_eval_config(const std::string& file, EvalSettings& s) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file);
+  } catch (const YAML::BadFile&) {
+    throw fs::Error(file + ": cannot open config file");
+  } catch (const YAML::Exception& e) {
+    throw fs::Error(file + ": invalid YAML: " + e.what());
+  }
+  if (!root.IsMap()) throw fs::Error(file + ": the config must be a YAML mapping");
+  check_known_keys(root, {"model", "dataset", "batch_size", "threads", "tile", "kernels"}, file, "");
+  if (!root["model"]) throw fs::Error(file + ": field 'model' is required");
+  s.model_path = yaml_get<std::string>(root["model"], file, "model");
+  if (root["batch_size"]) s.batch_size = yaml_get<int64_t>(root["batch_size"], file, "batch_size");
+  if (root["threads"]) s.threads = yaml_get<int>(root["threads"], file, "threads");
+  if (root["tile"]) s.tile = yaml_get<int64_t>(root["tile"], file, "tile");
+  if (root["kernels"]) s.kernels = yaml_get<std::string>(root["kernels"], file, "kernels");
+  const YAML::Node d = root["dataset"];
+  if (!d) throw fs::Error(file + ": field 'dataset' is required");
+  if (d.IsScalar()) {
+    s.dataset = fs::data::parse_dataset_spec(yaml_get<std::string>(d, file, "dataset"));
+  } else {
+    if (!d.IsMap()) throw fs::Error(file + ": field 'dataset' must be a string or a mapping");
+    check_known_keys(d, {"spec", "format", "paths", "limit", "preprocess"}, file, "dataset.");
+    if (d["spec"]) {
+      s.dataset = fs::data::parse_dataset_spec(yaml_get<std::string>(d["spec"], file, "dataset.spec"));
+    } else {
+      if (!d["format"] || !d["paths"]) throw fs::Error(file + ": field 'dataset' needs 'spec' or 'format' and 'paths'");
+      s.dataset.format = yaml_get<std::string>(d["format"], file, "dataset.format");
+      s.dataset.paths = yaml_get<std::vector<std::string>>(d["paths"], file, "dataset.paths");
+    }
+    if (d["limit"]) s.dataset.limit = yaml_get<int64_t>(d["limit"], file, "dataset.limit");
+    s.dataset.preprocess = read_preprocess(d["preprocess"], file);
+  }
+  s.dataset_from_config = true;
+}
+
+fs::CpuKernels parse_kernels(const std::string& text) {
+  if (text == "fast") return fs::CpuKernels::Fast;
+  if (text == "reference") return fs::CpuKernels::Reference;
+  throw fs::Error("--kernels: unknown value '" + text + "' (fast, reference)");
+}
+
+int run_eval(EvalSettings& s, const std::string& config) {
+  if (!config.empty()) read_eval_config(config, s);
+  if (s.model_path.empty()) throw fs::Error("eval: --model (or a --config naming one) is required");
+  if (!s.dataset_from_config) {
+    if (s.dataset_text.empty()) throw fs::Error("eval: --dataset (or a --config naming one) is required");
+    s.dataset = fs::data::parse_dataset_spec(s.dataset_text);
+  }
+  // Command-line preprocessing and limits override the config.
+  if (!s.mean.empty()) s.dataset.preprocess.mean = s.mean;
+  if (!s.std.empty()) s.dataset.preprocess.std = s.std;
+  if (s.pad) s.dataset.preprocess.pad = s.pad;
+  if (s.channels) s.dataset.preprocess.channels = s.channels;
+  if (!s.resize.empty()) {
+    long long h = 0, w = 0;
+    char x = 0;
+    if (std::sscanf(s.resize.c_str(), "%lld%c%lld", &h, &x, &w) != 3 || (x != 'x' && x != 'X') || h <= 0 || w <= 0)
+      throw fs::Error("--resize: expected HxW, e.g. 32x32, got '" + s.resize + "'");
+    s.dataset.preprocess.resize_height = h;
+    s.dataset.preprocess.resize_width = w;
+  }
+  if (s.limit) s.dataset.limit = s.limit;
+  if (s.batch_size < 1) throw fs::Error("batch size must be at least 1, got " + std::to_string(s.batch_size));
+  if (s.threads < 0) throw fs::Error("threads must be 0 (all cores) or more, got " + std::to_string(s.threads));
+
+  fs::Model model = fs::load_onnx_model(s.model_path);
+  auto dataset = fs::data::open_dataset(s.dataset);
+  const auto format = fs::data::preprocessed_format(dataset->format(), s.dataset.preprocess);
+  const fs::Shape& input_shape = model.graph.values[static_cast<size_t>(model.graph.inputs.at(0))].shape;
+  const fs::Shape image_shape{1, format.channels, format.height, format.width};
+  if (input_shape != image_shape)
+    throw fs::Error(s.model_path + ": the model expects input " + fs::shape_to_string(input_shape) + " per image, the dataset " +
+                    dataset->name() + " gives " + fs::shape_to_string(image_shape) +
+                    " after preprocessing (see --pad, --resize, --channels)");
+
+  fs::BackendOptions options;
+  options.batch_size = s.batch_size;
+  options.threads = s.threads;
+  options.tile = s.tile;
+  auto backend = fs::make_cpu_backend(model, options, 1, parse_kernels(s.kernels));
+  fs::WeightPreparation preparation(model);
+  backend->load_weights(0, preparation.prepare_clean());
+
+  fs::EvalOptions eval_options;
+  eval_options.batch_size = s.batch_size;
+  eval_options.progress = !s.no_progress;
+  const int threads = s.threads > 0 ? s.threads : omp_get_max_threads();
+  std::cout << fmt::format("model    {} ({} parameters)\n", s.model_path, model.parameter_count())
+            << fmt::format("dataset  {} ({} images)\n", dataset->name(), dataset->size())
+            << fmt::format("backend  {}, batch {}, {} threads\n", backend->name(), s.batch_size, threads) << std::flush;
+  fs::EvalResult r = fs::evaluate(*backend, 0, *dataset, s.dataset.preprocess, eval_options);
+  std::cout << fmt::format("top-1    {:.2f} %  ({}/{})\n", r.top1_percent(), r.top1_correct, r.images)
+            << fmt::format("top-5    {:.2f} %  ({}/{})\n", r.top5_percent(), r.top5_correct, r.images)
+            << fmt::format("speed    {:.1f} images/s ({:.2f} s)\n", r.images_per_second(), r.seconds);
+  if (r.all_nan_images) std::cout << fmt::format("all-NaN  {} images had only NaN logits\n", r.all_nan_images);
+  return 0;
+}
+
+int run_inspect(const std::string& path) {
+  fs::Model model = fs::load_onnx_model(path);
+  const fs::Graph& g = model.graph;
+  std::cout << fmt::format("{}: opset {}, {} weight-preparation nodes, {} activation nodes\n\n", path, model.opset,
+                           g.weight_nodes.size(), g.activation_nodes.size());
+  auto describe = [&](int id) {
+    if (id < 0) return std::string("-");
+    const fs::Value& v = g.values[static_cast<size_t>(id)];
+    return v.name + fs::shape_to_string(v.shape);
+  };
+  auto print_nodes = [&](const char* title, const std::vector<fs::Node>& nodes) {
+    std::cout << title << "\n";
+    for (const fs::Node& n : nodes) {
+      std::string ins, outs;
+      for (int id : n.inputs) ins += (ins.empty() ? "" : ", ") + describe(id);
+      for (int id : n.outputs) outs += (outs.empty() ? "" : ", ") + describe(id);
+      std::cout << fmt::format("  {:<20} {:<40} {} -> {}\n", fs::op_type_name(n.op), n.name, ins, outs);
+    }
+    std::cout << "\n";
+  };
+  std::cout << "inputs:  ";
+  for (int id : g.inputs) std::cout << describe(id) << " ";
+  std::cout << "\noutputs: ";
+  for (int id : g.outputs) std::cout << describe(id) << " ";
+  std::cout << "\n\n";
+  if (!g.weight_nodes.empty()) print_nodes("weight preparation (runs once per trial on the faulted parameters):", g.weight_nodes);
+  print_nodes("activation pass:", g.activation_nodes);
+
+  const double total = static_cast<double>(model.parameter_count());
+  std::cout << fmt::format("parameters: {} tensors, {} values\n", g.parameters.size(), model.parameter_count());
+  std::cout << fmt::format("  {:<44} {:<18} {:>10} {:>12} {:>12} {:>8} {:>10}\n", "name", "shape", "count", "min", "max",
+                           "share%", "1<=|w|<2");
+  for (int id : g.parameters) {
+    const fs::Tensor& t = model.stored[static_cast<size_t>(id)];
+    float lo = INFINITY, hi = -INFINITY;
+    int64_t in_one_two = 0;
+    for (float w : t.data) {
+      lo = std::min(lo, w);
+      hi = std::max(hi, w);
+      const float a = std::fabs(w);
+      // |w| in [1, 2): the fp32 exponent is 0x7F, one bit flip away from Inf/NaN (seed 002).
+      if (a >= 1.0f && a < 2.0f) in_one_two++;
+    }
+    std::cout << fmt::format("  {:<44} {:<18} {:>10} {:>12.5g} {:>12.5g} {:>8.3f} {:>10.5f}\n",
+                             g.values[static_cast<size_t>(id)].name, fs::shape_to_string(t.shape), t.size(), lo, hi,
+                             total > 0 ? 100.0 * static_cast<double>(t.size()) / total : 0.0,
+                             t.size() ? static_cast<double>(in_one_two) / static_cast<double>(t.size()) : 0.0);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"flipsweep: Monte Carlo bit-flip fault campaigns on neural network weights"};
+  app.require_subcommand(1);
+
+  EvalSettings eval;
+  std::string eval_config;
+  CLI::App* eval_cmd = app.add_subcommand("eval", "Top-1/top-5 accuracy and speed of a model on a dataset (no faults)");
+  eval_cmd->add_option("--config", eval_config, "YAML file with model, dataset, preprocess, batch_size, threads");
+  eval_cmd->add_option("--model", eval.model_path, "ONNX model file");
+  eval_cmd->add_option("--dataset", eval.dataset_text,
+                       "fashion-mnist-test | fashion-mnist-train | idx:IMAGES,LABELS | cifar10:FILE[,FILE..] | "
+                       "cifar100:FILE | tensor-cache:FILE");
+  eval_cmd->add_option("--limit", eval.limit, "evaluate only the first N images");
+  eval_cmd->add_option("--batch-size", eval.batch_size, "images per backend call (default 64)");
+  eval_cmd->add_option("--threads", eval.threads, "CPU threads (default: all cores)");
+  eval_cmd->add_option("--tile", eval.tile, "images per thread per pass (default: chosen from the model)");
+  eval_cmd->add_option("--kernels", eval.kernels, "fast (default) or reference");
+  eval_cmd->add_option("--mean", eval.mean, "per-channel mean in 0..1 units")->delimiter(',');
+  eval_cmd->add_option("--std", eval.std, "per-channel std in 0..1 units")->delimiter(',');
+  eval_cmd->add_option("--pad", eval.pad, "zero pixels added on each side");
+  eval_cmd->add_option("--resize", eval.resize, "bilinear resize to HxW");
+  eval_cmd->add_option("--channels", eval.channels, "3 replicates a gray image to 3 channels");
+  eval_cmd->add_flag("--no-progress", eval.no_progress, "no progress display");
+
+  std::string inspect_path;
+  CLI::App* inspect_cmd = app.add_subcommand("inspect", "List the graph and every parameter of an ONNX model");
+  inspect_cmd->add_option("model", inspect_path, "ONNX model file")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    if (*eval_cmd) return run_eval(eval, eval_config);
+    if (*inspect_cmd) return run_inspect(inspect_path);
+  } catch (const fs::Error& e) {
+    std::cerr << "flipsweep: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "flipsweep: internal error: " << e.what() << "\n";
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,595 @@
+#include "flipsweep/graph/onnx_import.h"
+
+#include <onnx/onnx_pb.h>
+
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "flipsweep/error.h"
+#include "flipsweep/graph/shape_inference.h"
+
+namespace flipsweep {
+
+namespace {
+
+// A tensor whose values are known at load time: an initializer or a Constant node's output.
+// Int64 data stays exact so it can resolve shape-like inputs (Reshape's shape, Resize's sizes).
+struct KnownTensor {
+  Shape shape;
+  bool is_float = true;
+  std::vector<float> floats;
+  std::vector<int64_t> ints;
+};
+
+std::string read_file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open file");
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) throw Error(path + ": read error");
+  return buffer.str();
+}
+
+const char* onnx_type_name(int type) {
+  switch (type) {
+    case onnx::TensorProto::FLOAT: return "float";
+    case onnx::TensorProto::UINT8: return "uint8";
+    case onnx::TensorProto::INT8: return "int8";
+    case onnx::TensorProto::UINT16: return "uint16";
+    case onnx::TensorProto::INT16: return "int16";
+    case onnx::TensorProto::INT32: return "int32";
+    case onnx::TensorProto::INT64: return "int64";
+    case onnx::TensorProto::STRING: return "string";
+    case onnx::TensorProto::BOOL: return "bool";
+    case onnx::TensorProto::FLOAT16: return "float16";
+    case onnx::TensorProto::DOUBLE: return "double";
+    case onnx::TensorProto::BFLOAT16: return "bfloat16";
+    default: return "unsupported type";
+  }
+}
+
+template <typename T>
+std::vector<T> raw_values(const std::string& raw, int64_t count, const std::string& what) {
+  if (static_cast<int64_t>(raw.size()) != count * static_cast<int64_t>(sizeof(T)))
+    throw Error(what + ": raw_data has " + std::to_string(raw.size()) + " bytes, expected " +
+                std::to_string(count * static_cast<int64_t>(sizeof(T))));
+  std::vector<T> values(static_cast<size_t>(count));
+  if (count) std::memcpy(values.data(), raw.data(), raw.size());  // ONNX raw_data is little-endian, like x86
+  return values;
+}
+
+// Converts a TensorProto; `what` prefixes errors ("model.onnx: initializer 'conv1.weight'").
+KnownTensor convert_tensor(const onnx::TensorProto& t, const std::string& what) {
+  if (t.data_location() == onnx::TensorProto::EXTERNAL)
+    throw Error(what + ": external tensor data is not supported (save the model with the data inside the file)");
+  KnownTensor out;
+  for (int64_t d : t.dims()) {
+    if (d < 0) throw Error(what + ": negative dimension");
+    out.shape.push_back(d);
+  }
+  const int64_t count = element_count(out.shape);
+  const bool raw = t.has_raw_data();
+  auto check_count = [&](int64_t n) {
+    if (n != count)
+      throw Error(what + ": holds " + std::to_string(n) + " values but its shape " + shape_to_string(out.shape) +
+                  " needs " + std::to_string(count));
+  };
+  switch (t.data_type()) {
+    case onnx::TensorProto::FLOAT:
+      if (raw) {
+        out.floats = raw_values<float>(t.raw_data(), count, what);
+      } else {
+        check_count(t.float_data_size());
+        out.floats.assign(t.float_data().begin(), t.float_data().end());
+      }
+      break;
+    case onnx::TensorProto::DOUBLE: {
+      std::vector<double> d;
+      if (raw) {
+        d = raw_values<double>(t.raw_data(), count, what);
+      } else {
+        check_count(t.double_data_size());
+        d.assign(t.double_data().begin(), t.double_data().end());
+      }
+      out.floats.assign(d.begin(), d.end());
+      break;
+    }
+    case onnx::TensorProto::INT64:
+      out.is_float = false;
+      if (raw) {
+        out.ints = raw_values<int64_t>(t.raw_data(), count, what);
+      } else {
+        check_count(t.int64_data_size());
+        out.ints.assign(t.int64_data().begin(), t.int64_data().end());
+      }
+      break;
+    case onnx::TensorProto::INT32: {
+      out.is_float = false;
+      if (raw) {
+        auto v = raw_values<int32_t>(t.raw_data(), count, what);
+        out.ints.assign(v.begin(), v.end());
+      } else {
+        check_count(t.int32_data_size());
+        out.ints.assign(t.int32_data().begin(), t.int32_data().end());
+      }
+      break;
+    }
+    default:
+      throw Error(what + ": data type " + onnx_type_name(t.data_type()) +
+                  " is not supported (flipsweep reads fp32 models; int32/int64 only for shape constants)");
+  }
+  return out;
+}
+
+std::vector<float> known_as_floats(const KnownTensor& t) {
+  if (t.is_float) return t.floats;
+  return std::vector<float>(t.ints.begin(), t.ints.end());
+}
+
+AutoPad parse_auto_pad(const std::string& s, const std::string& where) {
+  if (s == "NOTSET") return AutoPad::NotSet;
+  if (s == "SAME_UPPER") return AutoPad::SameUpper;
+  if (s == "SAME_LOWER") return AutoPad::SameLower;
+  if (s == "VALID") return AutoPad::Valid;
+  throw Error(where + ": attribute 'auto_pad' has unsupported value '" + s + "'");
+}
+
+// Reads a node's attributes and refuses any it does not understand, so that an attribute
+// flipsweep would silently ignore can never change the meaning of a model.
+class AttributeReader {
+ public:
+  AttributeReader(const onnx::NodeProto& node, std::string where) : where_(std::move(where)) {
+    for (const auto& a : node.attribute()) attributes_[a.name()] = &a;
+  }
+
+  bool has(const std::string& name) const { return attributes_.count(name) > 0; }
+
+  int64_t get_int(const std::string& name, int64_t fallback) {
+    const onnx::AttributeProto* a = take(name, onnx::AttributeProto::INT);
+    return a ? a->i() : fallback;
+  }
+  float get_float(const std::string& name, float fallback) {
+    const onnx::AttributeProto* a = take(name, onnx::AttributeProto::FLOAT);
+    return a ? a->f() : fallback;
+  }
+  std::string get_string(const std::string& name, const std::string& fallback) {
+    const onnx::AttributeProto* a = take(name, onnx::AttributeProto::STRING);
+    return a ? a->s() : fallback;
+  }
+  std::vector<int64_t> get_ints(const std::string& name) {
+    const onnx::AttributeProto* a = take(name, onnx::AttributeProto::INTS);
+    return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : std::vector<int64_t>{};
+  }
+  std::vector<float> get_floats(const std::string& name) {
+    const onnx::AttributeProto* a = take(name, onnx::AttributeProto::FLOATS);
+    return a ? std::vector<float>(a->floats().begin(), a->floats().end()) : std::vector<float>{};
+  }
+  const onnx::TensorProto* get_tensor(const std::string& name) {
+    const onnx::AttributeProto* a = take(name, onnx::AttributeProto::TENSOR);
+    return a ? &a->t() : nullptr;
+  }
+  // Accepts an attribute only when it holds its default (an int), since flipsweep implements
+  // only that behaviour.
+  void require_int(const std::string& name, int64_t only_supported) {
+    const onnx::AttributeProto* a = take(name, onnx::AttributeProto::INT);
+    if (a && a->i() != only_supported)
+      throw Error(where_ + ": attribute '" + name + "' = " + std::to_string(a->i()) + " is not supported (only " +
+                  std::to_string(only_supported) + ")");
+  }
+  void ignore(const std::string& name) { attributes_.erase(name); }
+
+  void finish() const {
+    if (!attributes_.empty())
+      throw Error(where_ + ": unsupported attribute '" + attributes_.begin()->first + "'");
+  }
+  const std::string& where() const { return where_; }
+
+ private:
+  const onnx::AttributeProto* take(const std::string& name, onnx::AttributeProto::AttributeType type) {
+    auto it = attributes_.find(name);
+    if (it == attributes_.end()) return nullptr;
+    const onnx::AttributeProto* a = it->second;
+    attributes_.erase(it);
+    if (a->type() != type && a->type() != onnx::AttributeProto::UNDEFINED)
+      throw Error(where_ + ": attribute '" + name + "' has the wrong type");
+    return a;
+  }
+
+  std::string where_;
+  std::map<std::string, const onnx::AttributeProto*> attributes_;
+};
+
+void split_pads(const std::vector<int64_t>& pads, std::vector<int64_t>& begin, std::vector<int64_t>& end,
+                const std::string& where) {
+  if (pads.empty()) return;
+  if (pads.size() % 2 != 0) throw Error(where + ": attribute 'pads' must have an even number of values");
+  const size_t half = pads.size() / 2;
+  begin.assign(pads.begin(), pads.begin() + static_cast<std::ptrdiff_t>(half));
+  end.assign(pads.begin() + static_cast<std::ptrdiff_t>(half), pads.end());
+}
+
+ConvParams parse_conv(AttributeReader& attrs, bool transpose) {
+  ConvParams p;
+  p.auto_pad = parse_auto_pad(attrs.get_string("auto_pad", "NOTSET"), attrs.where());
+  p.group = attrs.get_int("group", 1);
+  if (p.group < 1) throw Error(attrs.where() + ": attribute 'group' must be >= 1");
+  p.kernel_shape = attrs.get_ints("kernel_shape");
+  p.strides = attrs.get_ints("strides");
+  p.dilations = attrs.get_ints("dilations");
+  split_pads(attrs.get_ints("pads"), p.pads_begin, p.pads_end, attrs.where());
+  if (transpose) {
+    p.output_padding = attrs.get_ints("output_padding");
+    p.output_shape = attrs.get_ints("output_shape");
+  }
+  return p;
+}
+
+PoolParams parse_pool(AttributeReader& attrs, bool is_max) {
+  PoolParams p;
+  p.auto_pad = parse_auto_pad(attrs.get_string("auto_pad", "NOTSET"), attrs.where());
+  p.kernel_shape = attrs.get_ints("kernel_shape");
+  if (p.kernel_shape.empty()) throw Error(attrs.where() + ": attribute 'kernel_shape' is required");
+  p.strides = attrs.get_ints("strides");
+  p.dilations = attrs.get_ints("dilations");
+  split_pads(attrs.get_ints("pads"), p.pads_begin, p.pads_end, attrs.where());
+  p.ceil_mode = attrs.get_int("ceil_mode", 0) != 0;
+  if (is_max) {
+    attrs.require_int("storage_order", 0);
+  } else {
+    p.count_include_pad = attrs.get_int("count_include_pad", 0) != 0;
+  }
+  return p;
+}
+
+// ONNX input positions that are data (tensors flowing through the op) rather than constants
+// folded into the op's parameters at load.
+std::vector<int> data_input_positions(OpType op, int input_count) {
+  switch (op) {
+    case OpType::Reshape:
+    case OpType::Clip:
+    case OpType::Resize:
+      return {0};
+    default: {
+      std::vector<int> all;
+      for (int i = 0; i < input_count; ++i) all.push_back(i);
+      return all;
+    }
+  }
+}
+
+struct Importer {
+  std::string origin;
+  const onnx::ModelProto& proto;
+  Model model;
+  std::map<std::string, KnownTensor> known;        // initializers and Constant outputs by name
+  std::set<std::string> initializer_names;
+  std::map<std::string, int> data_use_count;       // how often a name is a data input
+
+  Importer(const std::string& o, const onnx::ModelProto& p) : origin(o), proto(p) {}
+
+  int add_value(const std::string& name, ValueKind kind, Shape shape = {}) {
+    if (model.graph.value_ids.count(name))
+      throw Error(origin + ": value '" + name + "' is defined twice");
+    int id = static_cast<int>(model.graph.values.size());
+    model.graph.values.push_back(Value{name, kind, std::move(shape)});
+    model.stored.emplace_back();
+    model.graph.value_ids[name] = id;
+    return id;
+  }
+
+  const KnownTensor& require_known(const onnx::NodeProto& node, int position, const std::string& where,
+                                   const char* role) {
+    const std::string& name = node.input(position);
+    auto it = known.find(name);
+    if (it == known.end())
+      throw Error(where + ": input " + std::to_string(position) + " ('" + role + "') must be a constant or initializer, '" +
+                  name + "' is computed at run time");
+    return it->second;
+  }
+
+  bool has_input(const onnx::NodeProto& node, int position) const {
+    return node.input_size() > position && !node.input(position).empty();
+  }
+
+  OpParams parse_params(const onnx::NodeProto& node, OpType op, const std::string& where) {
+    AttributeReader attrs(node, where);
+    OpParams params;
+    switch (op) {
+      case OpType::Conv: params = parse_conv(attrs, false); break;
+      case OpType::ConvTranspose: params = parse_conv(attrs, true); break;
+      case OpType::BatchNormalization: {
+        BatchNormParams p;
+        p.epsilon = attrs.get_float("epsilon", 1e-5f);
+        attrs.ignore("momentum");  // only used when training
+        attrs.require_int("training_mode", 0);
+        attrs.require_int("spatial", 1);
+        attrs.ignore("is_test");
+        for (int i = 1; i < node.output_size(); ++i)
+          if (!node.output(i).empty())
+            throw Error(where + ": training-mode outputs (running mean/var) are not supported");
+        params = p;
+        break;
+      }
+      case OpType::LeakyRelu: params = ActivationParams{attrs.get_float("alpha", 0.01f), 0.0f}; break;
+      case OpType::HardSigmoid:
+        params = ActivationParams{attrs.get_float("alpha", 0.2f), attrs.get_float("beta", 0.5f)};
+        break;
+      case OpType::Clip: {
+        ClipParams p;
+        if (model.opset < 11) {
+          p.min = attrs.get_float("min", p.min);
+          p.max = attrs.get_float("max", p.max);
+        } else {
+          if (has_input(node, 1)) p.min = known_as_floats(require_known(node, 1, where, "min")).at(0);
+          if (has_input(node, 2)) p.max = known_as_floats(require_known(node, 2, where, "max")).at(0);
+        }
+        params = p;
+        break;
+      }
+      case OpType::MaxPool:
+        if (node.output_size() > 1 && !node.output(1).empty())
+          throw Error(where + ": the Indices output is not supported");
+        params = parse_pool(attrs, true);
+        break;
+      case OpType::AveragePool: params = parse_pool(attrs, false); break;
+      case OpType::Flatten: params = FlattenParams{attrs.get_int("axis", 1)}; break;
+      case OpType::Reshape: {
+        ReshapeParams p;
+        p.allow_zero = attrs.get_int("allowzero", 0) != 0;
+        if (!has_input(node, 1)) throw Error(where + ": input 1 ('shape') is required");
+        const KnownTensor& shape = require_known(node, 1, where, "shape");
+        if (shape.is_float) throw Error(where + ": input 'shape' must be int64");
+        p.target = shape.ints;
+        params = p;
+        break;
+      }
+      case OpType::Gemm: {
+        GemmParams p;
+        p.alpha = attrs.get_float("alpha", 1.0f);
+        p.beta = attrs.get_float("beta", 1.0f);
+        p.trans_a = attrs.get_int("transA", 0) != 0;
+        p.trans_b = attrs.get_int("transB", 0) != 0;
+        // Opset < 7 flagged C's unidirectional broadcast explicitly; later opsets always allow it.
+        if (model.opset < 7) attrs.ignore("broadcast");
+        params = p;
+        break;
+      }
+      case OpType::Concat: {
+        if (!attrs.has("axis")) throw Error(where + ": attribute 'axis' is required");
+        params = ConcatParams{attrs.get_int("axis", 0)};
+        break;
+      }
+      case OpType::Resize: params = parse_resize(node, attrs, where); break;
+      default: break;
+    }
+    attrs.finish();
+    return params;
+  }
+
+  ResizeParams parse_resize(const onnx::NodeProto& node, AttributeReader& attrs, const std::string& where) {
+    ResizeParams p;
+    const std::string mode = attrs.get_string("mode", "nearest");
+    if (mode == "nearest") p.mode = ResizeMode::Nearest;
+    else if (mode == "linear") p.mode = ResizeMode::Linear;
+    else throw Error(where + ": attribute 'mode' = '" + mode + "' is not supported (nearest, linear)");
+
+    // Opset 10 Resize had the Upsample semantics: asymmetric coordinates, floor rounding.
+    const bool opset10 = model.opset < 11;
+    const std::string ctm = attrs.get_string("coordinate_transformation_mode", opset10 ? "asymmetric" : "half_pixel");
+    if (ctm == "half_pixel") p.coordinate_transform = CoordinateTransform::HalfPixel;
+    else if (ctm == "pytorch_half_pixel") p.coordinate_transform = CoordinateTransform::PytorchHalfPixel;
+    else if (ctm == "align_corners") p.coordinate_transform = CoordinateTransform::AlignCorners;
+    else if (ctm == "asymmetric") p.coordinate_transform = CoordinateTransform::Asymmetric;
+    else if (ctm == "tf_half_pixel_for_nn") p.coordinate_transform = CoordinateTransform::TfHalfPixelForNn;
+    else throw Error(where + ": attribute 'coordinate_transformation_mode' = '" + ctm + "' is not supported");
+
+    const std::string nearest = attrs.get_string("nearest_mode", opset10 ? "floor" : "round_prefer_floor");
+    if (nearest == "round_prefer_floor") p.nearest_rounding = NearestRounding::RoundPreferFloor;
+    else if (nearest == "round_prefer_ceil") p.nearest_rounding = NearestRounding::RoundPreferCeil;
+    else if (nearest == "floor") p.nearest_rounding = NearestRounding::Floor;
+    else if (nearest == "ceil") p.nearest_rounding = NearestRounding::Ceil;
+    else throw Error(where + ": attribute 'nearest_mode' = '" + nearest + "' is not supported");
+
+    attrs.ignore("cubic_coeff_a");        // cubic mode only
+    attrs.ignore("extrapolation_value");  // tf_crop_and_resize only
+    attrs.require_int("exclude_outside", 0);
+
+    const int scales_position = opset10 ? 1 : 2;
+    if (has_input(node, scales_position)) {
+      p.scales = known_as_floats(require_known(node, scales_position, where, "scales"));
+    }
+    if (!opset10 && has_input(node, 3)) {
+      const KnownTensor& sizes = require_known(node, 3, where, "sizes");
+      if (sizes.is_float) throw Error(where + ": input 'sizes' must be int64");
+      p.sizes = sizes.ints;
+    }
+    if (!p.sizes.empty() && !p.scales.empty()) throw Error(where + ": only one of 'scales' and 'sizes' may be given");
+    if (p.sizes.empty() && p.scales.empty()) throw Error(where + ": one of 'scales' and 'sizes' is required");
+    return p;
+  }
+
+  void import() {
+    const onnx::GraphProto& g = proto.graph();
+    for (const auto& opset : proto.opset_import())
+      if (opset.domain().empty() || opset.domain() == "ai.onnx") model.opset = opset.version();
+    if (model.opset == 0) throw Error(origin + ": no default-domain opset_import");
+
+    for (const auto& init : g.initializer()) {
+      if (known.count(init.name())) throw Error(origin + ": initializer '" + init.name() + "' is defined twice");
+      known[init.name()] = convert_tensor(init, origin + ": initializer '" + init.name() + "'");
+      initializer_names.insert(init.name());
+    }
+    // Which names feed data inputs decides whether a float initializer is a parameter: an
+    // initializer used only as, say, Resize scales is a constant and never a fault target.
+    for (const auto& node : g.node()) {
+      OpType op;
+      if (!op_type_from_name(node.op_type(), &op)) continue;  // reported below with the node name
+      for (int pos : data_input_positions(op, node.input_size()))
+        if (pos < node.input_size() && !node.input(pos).empty()) data_use_count[node.input(pos)]++;
+    }
+
+    // Runtime inputs: graph inputs that are not initializers.
+    for (const auto& in : g.input()) {
+      if (initializer_names.count(in.name())) continue;
+      const std::string where = origin + ": graph input '" + in.name() + "'";
+      if (!in.type().has_tensor_type()) throw Error(where + ": only tensor inputs are supported");
+      const auto& tt = in.type().tensor_type();
+      if (tt.elem_type() != onnx::TensorProto::FLOAT)
+        throw Error(where + ": element type " + onnx_type_name(tt.elem_type()) + " is not supported (float only)");
+      Shape shape;
+      const auto& dims = tt.shape().dim();
+      for (int i = 0; i < dims.size(); ++i) {
+        if (dims[i].has_dim_value()) {
+          shape.push_back(dims[i].dim_value());
+        } else if (i == 0) {
+          shape.push_back(1);  // symbolic batch
+        } else {
+          throw Error(where + ": dimension " + std::to_string(i) + " is symbolic; only the batch (first) dimension may be");
+        }
+      }
+      model.graph.inputs.push_back(add_value(in.name(), ValueKind::Input, shape));
+    }
+
+    // Parameters in file order, each with its own storage.
+    for (const auto& init : g.initializer()) {
+      const KnownTensor& t = known[init.name()];
+      if (!t.is_float || data_use_count[init.name()] == 0) continue;
+      int id = add_value(init.name(), ValueKind::Parameter, t.shape);
+      model.stored[static_cast<size_t>(id)] = Tensor(t.shape, t.floats);
+      model.graph.parameters.push_back(id);
+    }
+
+    int index = 0;
+    for (const auto& node : g.node()) import_node(node, index++);
+
+    for (const auto& out : g.output()) {
+      int id = model.graph.find_value(out.name());
+      if (id < 0) throw Error(origin + ": graph output '" + out.name() + "' is not produced by any node");
+      model.graph.outputs.push_back(id);
+    }
+    if (model.graph.outputs.empty()) throw Error(origin + ": the graph has no outputs");
+
+    std::vector<Shape> declared;
+    for (int id : model.graph.inputs) declared.push_back(model.graph.values[static_cast<size_t>(id)].shape);
+    auto shapes = infer_shapes(model, declared);
+    for (size_t id = 0; id < shapes.size(); ++id) model.graph.values[id].shape = shapes[id];
+  }
+
+  void import_node(const onnx::NodeProto& node, int index) {
+    const std::string name = node.name().empty() ? node.op_type() + "_" + std::to_string(index) : node.name();
+    const std::string where = origin + ": node '" + name + "' (" + node.op_type() + ")";
+    if (!node.domain().empty() && node.domain() != "ai.onnx")
+      throw Error(where + ": operator domain '" + node.domain() + "' is not supported");
+    OpType op;
+    if (!op_type_from_name(node.op_type(), &op))
+      throw Error(where + ": operator '" + node.op_type() + "' is not supported");
+
+    if (op == OpType::Constant) {
+      import_constant(node, where);
+      return;
+    }
+
+    Node n;
+    n.name = name;
+    n.op = op;
+    n.params = parse_params(node, op, where);
+
+    bool depends_on_input = false;
+    for (int pos : data_input_positions(op, node.input_size())) {
+      if (pos >= node.input_size() || node.input(pos).empty()) {
+        n.inputs.push_back(-1);
+        continue;
+      }
+      const std::string& in = node.input(pos);
+      int id = model.graph.find_value(in);
+      if (id < 0) {
+        if (known.count(in) && !known[in].is_float)
+          throw Error(where + ": input '" + in + "' is an integer tensor; flipsweep computes in fp32");
+        throw Error(where + ": input '" + in + "' is not defined before this node (nodes must be topologically sorted)");
+      }
+      ValueKind kind = model.graph.values[static_cast<size_t>(id)].kind;
+      if (kind == ValueKind::Input || kind == ValueKind::Activation) depends_on_input = true;
+      n.inputs.push_back(id);
+    }
+    int real_outputs = 0;
+    for (int i = 0; i < node.output_size(); ++i)
+      if (!node.output(i).empty()) real_outputs = i + 1;
+    if (real_outputs != 1) throw Error(where + ": exactly one output is supported");
+
+    // The exporter deduplicates identical initializers (all-zero running means, say) through
+    // Identity nodes. Each logical parameter must own its storage so that two parameters never
+    // share a fault: the Identity's output becomes a parameter with a copy of the data.
+    if (op == OpType::Identity && !depends_on_input) {
+      int src = n.inputs[0];
+      ValueKind kind = model.graph.values[static_cast<size_t>(src)].kind;
+      if (kind == ValueKind::Parameter || kind == ValueKind::Constant) {
+        int id = add_value(node.output(0), kind, model.stored[static_cast<size_t>(src)].shape);
+        model.stored[static_cast<size_t>(id)] = model.stored[static_cast<size_t>(src)];
+        if (kind == ValueKind::Parameter) model.graph.parameters.push_back(id);
+        return;
+      }
+    }
+
+    n.outputs.push_back(add_value(node.output(0), depends_on_input ? ValueKind::Activation : ValueKind::Prepared));
+    (depends_on_input ? model.graph.activation_nodes : model.graph.weight_nodes).push_back(std::move(n));
+  }
+
+  void import_constant(const onnx::NodeProto& node, const std::string& where) {
+    AttributeReader attrs(node, where);
+    KnownTensor t;
+    if (const onnx::TensorProto* value = attrs.get_tensor("value")) {
+      t = convert_tensor(*value, where + ": attribute 'value'");
+    } else if (attrs.has("value_float")) {
+      t.floats = {attrs.get_float("value_float", 0.0f)};
+    } else if (attrs.has("value_floats")) {
+      t.floats = attrs.get_floats("value_floats");
+      t.shape = {static_cast<int64_t>(t.floats.size())};
+    } else if (attrs.has("value_int")) {
+      t.is_float = false;
+      t.ints = {attrs.get_int("value_int", 0)};
+    } else if (attrs.has("value_ints")) {
+      t.is_float = false;
+      t.ints = attrs.get_ints("value_ints");
+      t.shape = {static_cast<int64_t>(t.ints.size())};
+    } else {
+      attrs.finish();  // reports sparse_value / value_string as unsupported
+      throw Error(where + ": no value attribute");
+    }
+    attrs.finish();
+    if (node.output_size() != 1) throw Error(where + ": exactly one output is supported");
+    const std::string& out = node.output(0);
+    known[out] = t;
+    bool is_graph_output = false;
+    for (const auto& o : proto.graph().output()) is_graph_output = is_graph_output || o.name() == out;
+    if (t.is_float && (data_use_count[out] > 0 || is_graph_output)) {
+      int id = add_value(out, ValueKind::Constant, t.shape);
+      model.stored[static_cast<size_t>(id)] = Tensor(t.shape, t.floats);
+    }
+  }
+};
+
+}  // namespace
+
+Model load_onnx_model_from_bytes(const std::string& bytes, const std::string& origin) {
+  onnx::ModelProto proto;
+  if (!proto.ParseFromString(bytes)) throw Error(origin + ": not a valid ONNX model (protobuf parse failed)");
+  if (!proto.has_graph()) throw Error(origin + ": ONNX model has no graph");
+  Importer importer(origin, proto);
+  importer.model.path = origin;
+  importer.import();
+  return std::move(importer.model);
+}
+
+Model load_onnx_model(const std::string& path) { return load_onnx_model_from_bytes(read_file_bytes(path), path); }
+
+Tensor load_tensor_proto_file(const std::string& path) {
+  onnx::TensorProto proto;
+  if (!proto.ParseFromString(read_file_bytes(path))) throw Error(path + ": not a valid ONNX TensorProto");
+  KnownTensor t = convert_tensor(proto, path);
+  return Tensor(t.shape, known_as_floats(t));
+}
+
+}  // namespace flipsweep

@@ -1,0 +1,271 @@
+#!/usr/bin/python3
+"""Exports a flipsweep model to ONNX in the form the C++ importer expects.
+
+Usage as a library:
+    from export_onnx import export
+    export(model.eval(), torch.randn(1, 3, 32, 32), "model.onnx")
+
+Usage from the shell (random weights unless --checkpoint is given):
+    /usr/bin/python3 python/export_onnx.py --model resnet20 --saf tanh --out m.onnx
+    /usr/bin/python3 python/export_onnx.py --model resnet18 --checkpoint r18.pt --out r18.onnx
+
+What the export guarantees, and why:
+  * opset 13; input "input", output "logits", batch axis dynamic ("batch"),
+    so one file serves every batch size the campaign picks.
+  * do_constant_folding=False: folding would precompute tau(W) into a new
+    anonymous initializer, destroying the raw weights the faults target.
+  * BatchNormalization stays a separate node.  In eval mode torch 1.13 runs
+    torch._C._jit_pass_onnx_eval_peephole, which folds BN into the preceding
+    conv's weights; that would rename/alter the stored parameters and hide the
+    BN parameters (also fault targets).  We disable that pass for the duration
+    of the export and assert the BN node count afterwards.
+  * initializer names are the state_dict names.  torch deduplicates identical
+    initializers (e.g. two all-zero running_mean buffers) by routing one name
+    through an Identity node; such names count as present.
+  * only ops the importer supports appear, and the file passes onnx.checker.
+"""
+
+import argparse
+import collections
+import contextlib
+import os
+import sys
+
+import onnx
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import flipsweep_models  # noqa: E402  (needs the path above)
+
+OPSET_VERSION = 13
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+BATCH_DIM_NAME = "batch"
+
+# Op types the flipsweep C++ importer understands; anything else is an error
+# at export time rather than a surprise at import time.
+IMPORTER_SUPPORTED_OPS = frozenset([
+    "Conv", "ConvTranspose", "BatchNormalization", "Relu", "LeakyRelu", "Clip",
+    "Sigmoid", "HardSigmoid", "Tanh", "Softsign", "Atan", "Add", "Sub", "Mul",
+    "Div", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape",
+    "Gemm", "MatMul", "Concat", "Resize", "Identity", "Constant",
+])
+
+
+class ExportCheckError(RuntimeError):
+    """The exported graph does not meet one of the guarantees above."""
+
+
+@contextlib.contextmanager
+def _batchnorm_fusion_disabled():
+    """Temporarily turns torch's eval-mode conv+BN fusion pass into a no-op.
+
+    torch.onnx.utils calls `_C._jit_pass_onnx_eval_peephole(graph, params)`
+    through the module object torch._C, so replacing the attribute there
+    affects the export; it is restored even if the export raises.
+    """
+    original = torch._C._jit_pass_onnx_eval_peephole
+
+    def keep_params_unchanged(graph, params_dict):
+        return params_dict
+
+    torch._C._jit_pass_onnx_eval_peephole = keep_params_unchanged
+    try:
+        yield
+    finally:
+        torch._C._jit_pass_onnx_eval_peephole = original
+
+
+def count_ops(model_proto):
+    """Returns {op_type: count} over the top-level graph, sorted by op type."""
+    counts = collections.Counter(node.op_type for node in model_proto.graph.node)
+    return dict(sorted(counts.items()))
+
+
+def _count_batchnorm_modules(model):
+    return sum(1 for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))
+
+
+def _expected_tensor_names(model):
+    """state_dict names that must survive: every parameter and buffer that the
+    eval-mode forward reads.  num_batches_tracked is only used in training."""
+    return [name for name in model.state_dict() if not name.endswith("num_batches_tracked")]
+
+
+def _saf_weight_names(model):
+    """{weight name: saf} for every SAF-wrapped conv/linear with an SAF."""
+    names = {}
+    for module_name, module in model.named_modules():
+        if isinstance(module, (flipsweep_models.SAFConv2d, flipsweep_models.SAFLinear)) \
+                and module.saf is not None:
+            names[f"{module_name}.weight"] = module.saf
+    return names
+
+
+def trace_saf_chain(model_proto, weight_name):
+    """Follows the nodes from `weight_name` until the first Conv/Gemm/MatMul.
+
+    Returns the list of nodes on the way (the SAF subgraph), excluding the
+    consuming Conv/Gemm, plus that consumer.  Constant inputs are not walked.
+    """
+    consumers = collections.defaultdict(list)
+    for node in model_proto.graph.node:
+        for name in node.input:
+            consumers[name].append(node)
+    chain = []
+    current = weight_name
+    while True:
+        users = consumers.get(current, [])
+        if len(users) != 1:
+            raise ExportCheckError(
+                f"{weight_name}: expected one consumer of {current!r}, found "
+                f"{[n.op_type for n in users]}")
+        node = users[0]
+        if node.op_type in ("Conv", "ConvTranspose", "Gemm", "MatMul"):
+            return chain, node
+        chain.append(node)
+        current = node.output[0]
+
+
+def verify_export(model, model_proto):
+    """Checks the guarantees listed in the module docstring; raises on failure.
+
+    Returns a dict with the op counts and the SAF chains, for printing.
+    """
+    onnx.checker.check_model(model_proto)
+    graph = model_proto.graph
+    ops = count_ops(model_proto)
+
+    unsupported = sorted(set(ops) - IMPORTER_SUPPORTED_OPS)
+    if unsupported:
+        raise ExportCheckError(f"ops the importer does not support: {unsupported}")
+
+    expected_bn = _count_batchnorm_modules(model)
+    if ops.get("BatchNormalization", 0) != expected_bn:
+        raise ExportCheckError(
+            f"{ops.get('BatchNormalization', 0)} BatchNormalization nodes for "
+            f"{expected_bn} BatchNorm modules: BN was fused or dropped")
+
+    initializer_names = {init.name for init in graph.initializer}
+    identity_outputs = {node.output[0] for node in graph.node if node.op_type == "Identity"}
+    missing = [name for name in _expected_tensor_names(model)
+               if name not in initializer_names and name not in identity_outputs]
+    if missing:
+        raise ExportCheckError(f"state_dict names missing from the ONNX graph: {missing}")
+
+    if [i.name for i in graph.input] != [INPUT_NAME] or \
+            [o.name for o in graph.output] != [OUTPUT_NAME]:
+        raise ExportCheckError(
+            f"graph inputs/outputs are {[i.name for i in graph.input]} -> "
+            f"{[o.name for o in graph.output]}, expected [{INPUT_NAME}] -> [{OUTPUT_NAME}]")
+    for value in (graph.input[0], graph.output[0]):
+        batch_dim = value.type.tensor_type.shape.dim[0]
+        if batch_dim.dim_param != BATCH_DIM_NAME:
+            raise ExportCheckError(f"{value.name}: batch axis is not dynamic ({batch_dim})")
+
+    saf_chains = {}
+    for weight_name, saf in _saf_weight_names(model).items():
+        chain, consumer = trace_saf_chain(model_proto, weight_name)
+        chain_ops = [node.op_type for node in chain]
+        if chain_ops != flipsweep_models.SAF_ONNX_OPS[saf]:
+            raise ExportCheckError(
+                f"{weight_name}: saf {saf!r} exported as {chain_ops}, expected "
+                f"{flipsweep_models.SAF_ONNX_OPS[saf]}")
+        if consumer.input[1] != chain[-1].output[0]:
+            raise ExportCheckError(f"{weight_name}: tau(W) is not the weight input of "
+                                   f"{consumer.op_type} {consumer.name}")
+        saf_chains[weight_name] = (chain, consumer)
+
+    return {"ops": ops, "saf_chains": saf_chains}
+
+
+def export(model, example_input, path, verbose=True):
+    """Exports `model` (must be in eval mode) to `path` and verifies the file.
+
+    Returns the loaded onnx.ModelProto.
+    """
+    training_modules = [name or "<root>" for name, m in model.named_modules() if m.training]
+    if training_modules:
+        # Exporting in training mode would emit training-mode BatchNormalization.
+        raise ValueError(f"call model.eval() before export; training: {training_modules[:5]}")
+
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with torch.no_grad(), _batchnorm_fusion_disabled():
+        torch.onnx.export(
+            model,
+            (example_input,),
+            path,
+            export_params=True,
+            opset_version=OPSET_VERSION,
+            do_constant_folding=False,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: BATCH_DIM_NAME}, OUTPUT_NAME: {0: BATCH_DIM_NAME}},
+            training=torch.onnx.TrainingMode.EVAL,
+        )
+
+    model_proto = onnx.load(path)
+    summary = verify_export(model, model_proto)
+    if verbose:
+        print_summary(path, summary)
+    return model_proto
+
+
+def print_summary(path, summary):
+    print(f"{path}: onnx.checker OK")
+    print("  nodes per op type: " +
+          ", ".join(f"{op}={n}" for op, n in summary["ops"].items()))
+    chains = summary["saf_chains"]
+    if chains:
+        print(f"  SAF chains on {len(chains)} weights, e.g.:")
+        for weight_name in list(chains)[:2]:
+            chain, consumer = chains[weight_name]
+            steps = " -> ".join(f"{n.op_type}({', '.join(n.input)}) = {n.output[0]}"
+                                for n in chain)
+            print(f"    {steps} -> {consumer.op_type} {consumer.name}")
+
+
+def _load_checkpoint(model, checkpoint_path):
+    state = torch.load(checkpoint_path, map_location="cpu")
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    # Checkpoints saved from nn.DataParallel prefix every name with "module.".
+    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+    model.load_state_dict(state)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=sorted(flipsweep_models.MODEL_BUILDERS), required=True)
+    parser.add_argument("--saf", choices=sorted(flipsweep_models.SAF_FUNCTIONS), default=None)
+    parser.add_argument("--num-classes", type=int, default=None,
+                        help="default: 10 for resnet20, 1000 for resnet18")
+    parser.add_argument("--in-channels", type=int, default=3, help="resnet20 only")
+    parser.add_argument("--checkpoint", default=None,
+                        help="state_dict (.pt) to load; random weights otherwise")
+    parser.add_argument("--seed", type=int, default=0, help="seed for random weights")
+    parser.add_argument("--out", required=True, help="output .onnx path")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    kwargs = {"saf": args.saf}
+    if args.num_classes is not None:
+        kwargs["num_classes"] = args.num_classes
+    if args.model == "resnet20":
+        kwargs["in_channels"] = args.in_channels
+    model = flipsweep_models.MODEL_BUILDERS[args.model](**kwargs)
+    if args.checkpoint:
+        _load_checkpoint(model, args.checkpoint)
+    model.eval()
+
+    channels, height, width = flipsweep_models.MODEL_INPUT_SHAPES[args.model]
+    if args.model == "resnet20":
+        channels = args.in_channels
+    export(model, torch.zeros(1, channels, height, width), args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,323 @@
+#!/usr/bin/python3
+"""Model definitions for flipsweep's PyTorch companion scripts.
+
+Provides the two networks of the SAF paper (seed 001, section IV) and the
+weight-SAF mechanism of its section III:
+
+  * resnet20(num_classes, in_channels, saf)  -- CIFAR ResNet20 (He et al. 2016)
+  * resnet18(num_classes, saf)               -- torchvision ResNet18, untrained
+  * SAFConv2d / SAFLinear                    -- Conv2d / Linear that use tau(W)
+                                                in forward but store the raw W
+
+Why the SAF lives in forward and not in the stored weight: the fault model
+flips bits of the *stored* parameter W, and tau is applied when the weight is
+read (paper eq. 4: a_i = sigma(tau(W_hat_i) a_{i-1} + b_i)).  The bias is not
+transformed (eq. 2 applies tau to W only).  Keeping tau inside forward means
+the state_dict holds raw W under the standard names ("layer1.0.conv1.weight"),
+and the ONNX export shows tau as a weight-only subgraph between the
+initializer and the Conv/Gemm, which the C++ importer moves into weight
+preparation.
+
+ONNX ops each SAF exports to (opset 13, torch 1.13, checked by
+export_onnx.py and listed in tests/golden/README.md):
+
+  saf         tau(W)              ONNX nodes on the weight
+  ----------  ------------------  --------------------------------------------
+  "tanh"      tanh(W)             Tanh(W)
+  "tanh0.5"   tanh(0.5 * W)       Mul(W, Constant 0.5) -> Tanh
+  "softsign"  W / (1 + |W|)       Softsign(W)   (custom symbolic, see below)
+  "arctan"    atan(W)             Atan(W)
+  "hardtanh"  clamp(W, -1, 1)     Clip(W, Constant -1, Constant 1)
+
+Only ops the C++ importer supports may appear in an export, so shapes are
+handled with torch.flatten(x, 1) (-> Flatten) and AdaptiveAvgPool2d(1)
+(-> GlobalAveragePool), never x.view(x.size(0), -1) (-> Shape/Gather/...).
+"""
+
+import warnings
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+
+# ---------------------------------------------------------------------------
+# Saturated activation functions applied to weights
+# ---------------------------------------------------------------------------
+
+
+class _SoftsignWithOnnxSymbol(torch.autograd.Function):
+    """softsign(x) = x / (1 + |x|), exported as a single ONNX Softsign node.
+
+    torch 1.13 exports F.softsign as Abs -> Add(1) -> Div, and the importer
+    has no Abs.  The `symbolic` hook makes the exporter emit Softsign instead
+    while forward/backward keep PyTorch's exact arithmetic, so golden outputs
+    are what F.softsign computes.  Note PyTorch's formula gives NaN for +-Inf
+    (Inf / Inf); the C++ side must reproduce that rather than returning +-1.
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return F.softsign(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        # d/dx [x / (1 + |x|)] = 1 / (1 + |x|)^2
+        denominator = 1.0 + x.abs()
+        return grad_output / (denominator * denominator)
+
+    @staticmethod
+    def symbolic(g, x):
+        # torch 1.13 warns that g.op moves to a new GraphContext type in 1.14;
+        # g.op("...") keeps working there, so the warning is noise here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return g.op("Softsign", x)
+
+
+def _tanh(w):
+    return torch.tanh(w)
+
+
+def _tanh_half(w):
+    # "modified Tanh" tanh(c*x) with c = 0.5 (paper section III, Tanh0.5).
+    return torch.tanh(0.5 * w)
+
+
+def _softsign(w):
+    return _SoftsignWithOnnxSymbol.apply(w)
+
+
+def _arctan(w):
+    # torch.atan already exports as a single ONNX Atan node.
+    return torch.atan(w)
+
+
+def _hardtanh(w):
+    # Exports as Clip with min/max given as Constant inputs (opset >= 11).
+    return F.hardtanh(w, -1.0, 1.0)
+
+
+# Maps each supported SAF name to tau.  None means "no transform".
+SAF_FUNCTIONS = {
+    "tanh": _tanh,
+    "tanh0.5": _tanh_half,
+    "softsign": _softsign,
+    "arctan": _arctan,
+    "hardtanh": _hardtanh,
+}
+
+# The ONNX node chain each SAF produces on a weight, in order (used by
+# export_onnx.py to check an export and by the README).
+SAF_ONNX_OPS = {
+    "tanh": ["Tanh"],
+    "tanh0.5": ["Mul", "Tanh"],
+    "softsign": ["Softsign"],
+    "arctan": ["Atan"],
+    "hardtanh": ["Clip"],
+}
+
+
+def saf_function(saf):
+    """Returns tau for an SAF name, or None for saf=None."""
+    if saf is None:
+        return None
+    if saf not in SAF_FUNCTIONS:
+        raise ValueError(f"unknown saf {saf!r}; expected None or one of {sorted(SAF_FUNCTIONS)}")
+    return SAF_FUNCTIONS[saf]
+
+
+class SAFConv2d(nn.Conv2d):
+    """nn.Conv2d whose forward uses tau(weight); the parameter stays raw W.
+
+    Subclassing (instead of wrapping) keeps the parameter names `weight` and
+    `bias`, so state_dicts and ONNX initializer names are the standard ones.
+    """
+
+    def __init__(self, *args, saf=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.saf = saf
+        self._tau = saf_function(saf)
+
+    def forward(self, x):
+        weight = self.weight if self._tau is None else self._tau(self.weight)
+        return self._conv_forward(x, weight, self.bias)
+
+    def extra_repr(self):
+        return super().extra_repr() + f", saf={self.saf!r}"
+
+
+class SAFLinear(nn.Linear):
+    """nn.Linear whose forward uses tau(weight); the parameter stays raw W."""
+
+    def __init__(self, *args, saf=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.saf = saf
+        self._tau = saf_function(saf)
+
+    def forward(self, x):
+        weight = self.weight if self._tau is None else self._tau(self.weight)
+        return F.linear(x, weight, self.bias)
+
+    def extra_repr(self):
+        return super().extra_repr() + f", saf={self.saf!r}"
+
+
+def apply_saf(model, saf):
+    """Replaces every nn.Conv2d / nn.Linear in `model` by its SAF version.
+
+    Parameters are carried over unchanged (same tensors, same names), so this
+    can wrap a pretrained torchvision model for SAF fine-tuning (paper
+    section IV-B).  Returns the model for chaining.  saf=None is a no-op.
+    """
+    if saf is None:
+        return model
+    saf_function(saf)  # validate the name before touching the model
+    for name, child in list(model.named_children()):
+        if isinstance(child, nn.Conv2d) and not isinstance(child, SAFConv2d):
+            # Built on the meta device: its parameters are replaced right away,
+            # and a real init would spend global RNG draws (shifting any seeded
+            # draws that follow).
+            replacement = SAFConv2d(
+                child.in_channels, child.out_channels, child.kernel_size,
+                stride=child.stride, padding=child.padding, dilation=child.dilation,
+                groups=child.groups, bias=child.bias is not None,
+                padding_mode=child.padding_mode, device="meta", saf=saf)
+            replacement.weight = child.weight
+            replacement.bias = child.bias
+            replacement.train(child.training)
+            setattr(model, name, replacement)
+        elif isinstance(child, nn.Linear) and not isinstance(child, SAFLinear):
+            replacement = SAFLinear(child.in_features, child.out_features,
+                                    bias=child.bias is not None, device="meta", saf=saf)
+            replacement.weight = child.weight
+            replacement.bias = child.bias
+            replacement.train(child.training)
+            setattr(model, name, replacement)
+        else:
+            apply_saf(child, saf)
+    return model
+
+
+# ---------------------------------------------------------------------------
+# ResNet20 for CIFAR
+# ---------------------------------------------------------------------------
+
+
+def _conv3x3(in_channels, out_channels, stride, saf):
+    return SAFConv2d(in_channels, out_channels, kernel_size=3, stride=stride,
+                     padding=1, bias=False, saf=saf)
+
+
+class CifarBasicBlock(nn.Module):
+    """Two 3x3 conv+BN layers with a residual connection (He et al. 2016).
+
+    Shortcut: option B -- a 1x1 conv (stride 2) + BN projection when the
+    shape changes, identity otherwise.  He et al. used option A (identity
+    with zero-padded channels, stride-2 subsampling) for CIFAR, but option A
+    exports as Slice + Pad, which the flipsweep importer does not support;
+    option B exports as Conv + BatchNormalization only.  It also gives the
+    projection weights a name in the state_dict, so they are fault targets
+    like every other conv.  Cost: 2 extra 1x1 convs (+ ~2.6k parameters).
+    Names follow torchvision ("downsample.0" conv, "downsample.1" BN) so both
+    models share one naming convention.
+    """
+
+    def __init__(self, in_channels, out_channels, stride, saf):
+        super().__init__()
+        self.conv1 = _conv3x3(in_channels, out_channels, stride, saf)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = _conv3x3(out_channels, out_channels, 1, saf)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        if stride != 1 or in_channels != out_channels:
+            self.downsample = nn.Sequential(
+                SAFConv2d(in_channels, out_channels, kernel_size=1, stride=stride,
+                          bias=False, saf=saf),
+                nn.BatchNorm2d(out_channels),
+            )
+        else:
+            self.downsample = None
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class CifarResNet(nn.Module):
+    """ResNet for 32x32 inputs: 3x3 stem, three stages, GAP, linear."""
+
+    def __init__(self, blocks_per_stage, num_classes=10, in_channels=3, saf=None):
+        super().__init__()
+        widths = (16, 32, 64)
+        self.saf = saf
+        self.conv1 = _conv3x3(in_channels, widths[0], 1, saf)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        self.relu = nn.ReLU(inplace=True)
+        stages = []
+        current = widths[0]
+        for stage_index, width in enumerate(widths):
+            stride = 1 if stage_index == 0 else 2
+            blocks = []
+            for block_index in range(blocks_per_stage):
+                blocks.append(CifarBasicBlock(current, width,
+                                              stride if block_index == 0 else 1, saf))
+                current = width
+            stages.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3 = stages
+        # AdaptiveAvgPool2d(1) exports as GlobalAveragePool.
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = SAFLinear(widths[-1], num_classes, saf=saf)
+        self._init_weights()
+
+    def _init_weights(self):
+        # Same scheme as torchvision's ResNet, so random-weight goldens have
+        # realistic activation scales.
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x):
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        x = torch.flatten(self.avgpool(x), 1)  # Flatten, not Shape/Gather/Reshape
+        return self.fc(x)
+
+
+def resnet20(num_classes=10, in_channels=3, saf=None):
+    """CIFAR ResNet20: 3 stages x 3 BasicBlocks (6n+2 layers with n=3)."""
+    return CifarResNet(3, num_classes=num_classes, in_channels=in_channels, saf=saf)
+
+
+# ---------------------------------------------------------------------------
+# ResNet18 for ImageNet
+# ---------------------------------------------------------------------------
+
+
+def resnet18(num_classes=1000, saf=None):
+    """torchvision ResNet18 with random weights, optionally SAF-wrapped.
+
+    torchvision's forward already uses torch.flatten(x, 1) and
+    AdaptiveAvgPool2d((1, 1)), so it exports with importer-supported ops.
+    """
+    model = torchvision.models.resnet18(weights=None, num_classes=num_classes)
+    return apply_saf(model, saf)
+
+
+MODEL_BUILDERS = {
+    "resnet20": resnet20,
+    "resnet18": resnet18,
+}
+
+# Input shape (C, H, W) each model expects.
+MODEL_INPUT_SHAPES = {
+    "resnet20": (3, 32, 32),
+    "resnet18": (3, 224, 224),
+}

@@ -1,0 +1,276 @@
+// Whole-network parity with PyTorch: golden files exported and run by python/make_golden.py
+// (committed, so these run without PyTorch), ResNet18 generated at test time when PyTorch is
+// importable, and PyTorch's NaN/Inf behaviour on small cases.
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "flipsweep/backend/backend.h"
+#include "flipsweep/backend/reference_interpreter.h"
+#include "flipsweep/error.h"
+#include "flipsweep/ops/reference_ops.h"
+#include "test_support.h"
+
+namespace flipsweep {
+namespace {
+
+using testing::load_case_tensors;
+using testing::relative_l2_error;
+using testing::source_path;
+using testing::tensors_match;
+
+struct BackendRun {
+  CpuKernels kernels;
+  int64_t batch;
+  int64_t tile;
+  int threads;
+};
+
+Tensor run_backend(const Model& model, const Tensor& input, const BackendRun& how) {
+  BackendOptions options;
+  options.batch_size = how.batch;
+  options.tile = how.tile;
+  options.threads = how.threads;
+  auto backend = make_cpu_backend(model, options, 1, how.kernels);
+  backend->load_weights(0, WeightPreparation(model).prepare_clean());
+  const int64_t images = input.dim(0);
+  const int64_t image_size = input.size() / images;
+  Tensor logits(Shape{images, backend->output_size()});
+  for (int64_t first = 0; first < images; first += how.batch) {
+    const int64_t n = std::min(how.batch, images - first);
+    backend->run({0}, input.ptr() + first * image_size, n, logits.ptr() + first * backend->output_size());
+  }
+  return logits;
+}
+
+std::vector<int64_t> row_argmax(const Tensor& logits) {
+  std::vector<int64_t> out;
+  const int64_t cols = logits.dim(1);
+  for (int64_t r = 0; r < logits.dim(0); ++r) out.push_back(reference::argmax(logits.ptr() + r * cols, cols));
+  return out;
+}
+
+void expect_parity(const std::string& dir, const BackendRun& how) {
+  Model model = load_onnx_model(dir + "/model.onnx");
+  Tensor input = load_case_tensors(dir, "input").at(0);
+  Tensor expected = load_case_tensors(dir, "output").at(0);
+  Tensor actual = run_backend(model, input, how);
+  ASSERT_EQ(actual.shape, expected.shape);
+  const double error = relative_l2_error(actual, expected);
+  EXPECT_LE(error, 1e-4) << dir << ": ||flipsweep - PyTorch|| / ||PyTorch|| = " << error;
+  EXPECT_EQ(row_argmax(actual), row_argmax(expected)) << dir;
+}
+
+const BackendRun kRuns[] = {
+    {CpuKernels::Fast, 8, 0, 2},       // automatic tile
+    {CpuKernels::Fast, 8, 3, 2},       // tiles that do not divide the batch: a padded last tile
+    {CpuKernels::Fast, 5, 0, 1},       // batch smaller than the data set, one thread
+    {CpuKernels::Reference, 8, 0, 2},  // reference kernels only
+};
+
+TEST(GoldenParity, ResNet20MatchesPyTorch) {
+  for (const auto& how : kRuns) expect_parity(source_path("tests/golden/resnet20_cifar"), how);
+}
+
+TEST(GoldenParity, ResNet20WithTanhOnWeightsMatchesPyTorch) {
+  const std::string dir = source_path("tests/golden/resnet20_tanh_saf");
+  Model model = load_onnx_model(dir + "/model.onnx");
+  // Tanh on each conv/linear weight depends only on parameters: weight preparation, not the
+  // activation pass.
+  EXPECT_EQ(model.graph.weight_nodes.size(), 22u);
+  for (const Node& n : model.graph.weight_nodes) EXPECT_EQ(n.op, OpType::Tanh);
+  for (const Node& n : model.graph.activation_nodes) EXPECT_NE(n.op, OpType::Tanh);
+  for (const auto& how : kRuns) expect_parity(dir, how);
+}
+
+bool pytorch_available() {
+  return std::system(FLIPSWEEP_PYTHON " -c 'import torch, torchvision, onnx' > /dev/null 2>&1") == 0;
+}
+
+TEST(GoldenParity, ResNet18MatchesPyTorch) {
+  if (!pytorch_available())
+    GTEST_SKIP() << "python3-torch is not installed (scripts/install-deps.sh installs it); ResNet18 parity not run";
+  const std::string out_dir = testing::binary_path("golden");
+  const std::string dir = out_dir + "/resnet18";
+  if (!std::filesystem::exists(dir + "/test_data_set_0/output_0.pb")) {
+    const std::string command = std::string(FLIPSWEEP_PYTHON " ") + source_path("python/make_golden.py") + " resnet18 " +
+                                out_dir + " > " + out_dir + "_resnet18.log 2>&1";
+    std::filesystem::create_directories(out_dir);
+    ASSERT_EQ(std::system(command.c_str()), 0) << "failed: " << command;
+  }
+  Model model = load_onnx_model(dir + "/model.onnx");
+  // torch deduplicates identical initializers through Identity nodes; every state_dict name must
+  // still be its own parameter.
+  EXPECT_EQ(model.graph.parameters.size(), 102u);
+  expect_parity(dir, {CpuKernels::Fast, 2, 0, 2});
+  expect_parity(dir, {CpuKernels::Fast, 2, 1, 1});
+}
+
+// PyTorch's NaN/Inf behaviour: ReLU and max-pool propagate NaN, 0·Inf in a conv is NaN,
+// BatchNorm with a negative running_var or an Inf weight, SAFs on Inf/NaN weights.
+TEST(GoldenParity, NanAndInfBehaveAsInPyTorch) {
+  const std::string root = source_path("tests/golden/nan_inf_semantics");
+  int cases = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(root)) {
+    if (!entry.is_directory()) continue;
+    const std::string dir = entry.path().string();
+    SCOPED_TRACE(dir);
+    Model model = load_onnx_model(dir + "/model.onnx");
+    auto inputs = load_case_tensors(dir, "input");
+    auto expected = load_case_tensors(dir, "output");
+    WeightSet weights = WeightPreparation(model).prepare_clean();
+    auto outputs = run_reference_graph(model, weights, inputs);
+    ASSERT_EQ(outputs.size(), expected.size());
+    for (size_t k = 0; k < outputs.size(); ++k) EXPECT_TRUE(tensors_match(outputs[k], expected[k], 1e-5, 1e-6));
+    if (inputs.size() == 1 && expected.size() == 1) {
+      Tensor fast = run_backend(model, inputs[0], {CpuKernels::Fast, inputs[0].dim(0), 0, 2});
+      fast.shape = expected[0].shape;
+      EXPECT_TRUE(tensors_match(fast, expected[0], 1e-5, 1e-6)) << "fast CPU kernels";
+    }
+    ++cases;
+  }
+  EXPECT_GE(cases, 4);
+}
+
+float json_float(const nlohmann::json& v) {
+  if (v.is_string()) {
+    const std::string s = v.get<std::string>();
+    if (s == "nan") return NAN;
+    if (s == "inf") return INFINITY;
+    if (s == "-inf") return -INFINITY;
+    throw Error("argmax_cases.json: unexpected value " + s);
+  }
+  return v.get<float>();
+}
+
+TEST(GoldenParity, ArgmaxAndTopKFollowTorch) {
+  std::ifstream in(source_path("tests/golden/nan_inf_semantics/argmax_cases.json"));
+  ASSERT_TRUE(in.good());
+  nlohmann::json doc = nlohmann::json::parse(in);
+  const int64_t k = doc["k"].get<int64_t>();
+  int checked = 0;
+  for (const auto& c : doc["cases"]) {
+    SCOPED_TRACE(c["name"].get<std::string>());
+    std::vector<float> logits;
+    for (const auto& v : c["logits"]) logits.push_back(json_float(v));
+    const int64_t n = static_cast<int64_t>(logits.size());
+    EXPECT_EQ(reference::argmax(logits.data(), n), c["argmax"].get<int64_t>());
+    if (c["tie_at_topk_boundary"].get<bool>()) continue;
+    std::vector<int64_t> expected_set = c["topk_index_set"].get<std::vector<int64_t>>();
+    for (int64_t label = 0; label < n; ++label) {
+      const bool expected = std::find(expected_set.begin(), expected_set.end(), label) != expected_set.end();
+      EXPECT_EQ(reference::in_top_k(logits.data(), n, label, k), expected) << "label " << label;
+    }
+    ++checked;
+  }
+  EXPECT_GE(checked, 5);
+}
+
+TEST(GoldenParity, DeduplicatedInitializersGetTheirOwnStorage) {
+  Model model = load_onnx_model(source_path("tests/golden/nan_inf_semantics/saf_special_weights/model.onnx"));
+  const Tensor& shared = model.parameter("heads.0.bias");
+  for (const char* name : {"heads.1.bias", "heads.2.bias", "heads.3.bias", "heads.4.bias"}) {
+    const Tensor& copy = model.parameter(name);
+    EXPECT_EQ(copy.data, shared.data) << name;
+    EXPECT_NE(copy.ptr(), shared.ptr()) << name << " must not alias heads.0.bias";
+  }
+}
+
+// Patching a few parameter elements and propagating through weight preparation must give exactly
+// what a full preparation of the faulted parameters gives, and a backend patched with the
+// changes must produce the same logits as one loaded whole.
+TEST(WeightPreparation, PatchingEqualsFullPreparation) {
+  const std::string dir = source_path("tests/golden/resnet20_tanh_saf");
+  Model model = load_onnx_model(dir + "/model.onnx");
+  WeightPreparation prep(model);
+  WeightSet patched = prep.prepare_clean();
+
+  const int conv1 = model.graph.find_value("conv1.weight");
+  const int fc = model.graph.find_value("fc.weight");
+  const int bn = model.graph.find_value("layer2.0.bn1.running_var");
+  ASSERT_GE(conv1, 0);
+  ASSERT_GE(fc, 0);
+  ASSERT_GE(bn, 0);
+  WeightChanges faults = {{conv1, false, {0, 17, 400}}, {fc, false, {5}}, {bn, false, {3}}};
+  patched.tensors[static_cast<size_t>(conv1)].data[0] = INFINITY;
+  patched.tensors[static_cast<size_t>(conv1)].data[17] = NAN;
+  patched.tensors[static_cast<size_t>(conv1)].data[400] = -3.0e38f;
+  patched.tensors[static_cast<size_t>(fc)].data[5] = 1.5f;
+  patched.tensors[static_cast<size_t>(bn)].data[3] = -1.0f;
+  WeightChanges all_changes = prep.propagate(patched, faults);
+
+  Model faulted_model = model;
+  for (const auto& c : faults)
+    for (int64_t e : c.elements)
+      faulted_model.stored[static_cast<size_t>(c.value)].data[static_cast<size_t>(e)] =
+          patched.tensors[static_cast<size_t>(c.value)].data[static_cast<size_t>(e)];
+  WeightSet full = WeightPreparation(faulted_model).prepare_clean();
+  for (size_t id = 0; id < full.tensors.size(); ++id) {
+    const auto& a = patched.tensors[id].data;
+    const auto& b = full.tensors[id].data;
+    ASSERT_EQ(a.size(), b.size());
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << model.graph.values[id].name;
+  }
+  // conv1.weight, its Tanh output, fc.weight, its Tanh output, the running var: 5 changed values.
+  EXPECT_EQ(all_changes.size(), 5u);
+  const int tanh_conv1 = model.graph.find_value("/conv1/Tanh_output_0");
+  bool found = false;
+  for (const auto& c : all_changes)
+    if (c.value == tanh_conv1) {
+      found = true;
+      EXPECT_FALSE(c.all);
+      EXPECT_EQ(c.elements, (std::vector<int64_t>{0, 17, 400}));
+    }
+  EXPECT_TRUE(found);
+
+  Tensor input = load_case_tensors(dir, "input").at(0);
+  BackendOptions options;
+  options.batch_size = input.dim(0);
+  options.threads = 2;
+  auto incremental = make_cpu_backend(model, options);
+  incremental->load_weights(0, prep.prepare_clean());
+  incremental->load_weights(0, patched, &all_changes);
+  auto whole = make_cpu_backend(model, options);
+  whole->load_weights(0, full);
+  std::vector<float> a(static_cast<size_t>(input.dim(0) * 10)), b(a.size());
+  incremental->run({0}, input.ptr(), input.dim(0), a.data());
+  whole->run({0}, input.ptr(), input.dim(0), b.data());
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+  // The faults matter: conv1 has an Inf and a NaN weight, so logits are no longer finite.
+  EXPECT_TRUE(std::any_of(a.begin(), a.end(), [](float v) { return std::isnan(v); }));
+}
+
+TEST(CpuBackend, RunsManyTrialSlotsAtOnce) {
+  const std::string dir = source_path("tests/golden/resnet20_cifar");
+  Model model = load_onnx_model(dir + "/model.onnx");
+  Tensor input = load_case_tensors(dir, "input").at(0);
+  Tensor expected = load_case_tensors(dir, "output").at(0);
+  BackendOptions options;
+  options.batch_size = input.dim(0);
+  options.threads = 2;
+  auto backend = make_cpu_backend(model, options, 3);
+  WeightPreparation prep(model);
+  WeightSet clean = prep.prepare_clean();
+  WeightSet zeroed = clean;
+  const int fc_bias = model.graph.find_value("fc.bias");
+  const int fc_weight = model.graph.find_value("fc.weight");
+  std::fill(zeroed.tensors[static_cast<size_t>(fc_weight)].data.begin(), zeroed.tensors[static_cast<size_t>(fc_weight)].data.end(), 0.0f);
+  backend->load_weights(0, clean);
+  backend->load_weights(1, zeroed);
+  backend->load_weights(2, clean);
+  const int64_t n = input.dim(0), classes = backend->output_size();
+  std::vector<float> out(static_cast<size_t>(3 * n * classes));
+  backend->run({0, 1, 2}, input.ptr(), n, out.data());
+  Tensor slot0(Shape{n, classes}, std::vector<float>(out.begin(), out.begin() + n * classes));
+  EXPECT_LE(relative_l2_error(slot0, expected), 1e-4);
+  // Slot 1 has a zero classifier: its logits are exactly the bias.
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < classes; ++c)
+      EXPECT_EQ(out[static_cast<size_t>((n + i) * classes + c)], clean.tensors[static_cast<size_t>(fc_bias)].data[static_cast<size_t>(c)]);
+  EXPECT_TRUE(std::equal(out.begin(), out.begin() + n * classes, out.begin() + 2 * n * classes));
+  EXPECT_THROW(backend->run({3}, input.ptr(), n, out.data()), Error);
+}
+
+}  // namespace
+}  // namespace flipsweep
