@@ -62,7 +62,9 @@ struct SlotWeights {
 
 // Per-thread activation buffers and oneDNN stream.
 struct ThreadState {
-  std::vector<Tensor> values;  // by value id
+  std::vector<Tensor> values;  // by value id; plain activations
+  std::vector<std::vector<float>> blocked_buffers;  // shared by blocked values whose lifetimes do not overlap
+  std::vector<float*> blocked;  // by value id; blocked activations point into blocked_buffers
   std::vector<uint8_t> scratchpad;
   std::unique_ptr<dnnl::stream> stream;
 };
@@ -92,7 +94,17 @@ class CpuBackend final : public Backend {
       for (int id : n.inputs)
         if (id >= 0) consumers_[static_cast<size_t>(id)]++;
     consumers_[static_cast<size_t>(output_)]++;
-    build_plan();
+    // oneDNN fixes a primitive's thread count when the primitive is created; each of ours runs on
+    // one thread inside our own parallel loop, so create them with a single-thread budget.
+    const int previous_threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    try {
+      build_plan();
+    } catch (...) {
+      omp_set_num_threads(previous_threads);
+      throw;
+    }
+    omp_set_num_threads(previous_threads);
     slots_.resize(static_cast<size_t>(std::max(1, slots)));
     thread_states_.resize(static_cast<size_t>(threads_));
   }
@@ -135,6 +147,9 @@ class CpuBackend final : public Backend {
     std::string failure;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
     for (int64_t item = 0; item < work; ++item) {
+      // Each thread runs whole tiles; oneDNN must not open a nested team of its own. With a team
+      // of one, omp_in_parallel() is false and oneDNN would otherwise fork every primitive.
+      omp_set_num_threads(1);
       try {
         const size_t slot_pos = static_cast<size_t>(item / tiles);
         const int64_t tile = item % tiles;
@@ -183,7 +198,7 @@ class CpuBackend final : public Backend {
       ValueKind k = model_.graph.values[id].kind;
       if (k == ValueKind::Activation || k == ValueKind::Input) largest = std::max(largest, element_count(one[id]));
     }
-    const int64_t target_bytes = 768 * 1024;
+    const int64_t target_bytes = 2 * 1024 * 1024;
     tile_ = std::clamp<int64_t>(target_bytes / (largest * 4), 1, 32);
     tile_ = std::min(tile_, options_.batch_size);
   }
@@ -238,6 +253,38 @@ class CpuBackend final : public Backend {
       computed_[static_cast<size_t>(s.output)] = true;
     }
     if (blocked_[static_cast<size_t>(output_)]) throw Error("internal: graph output left in a blocked layout");
+    assign_blocked_buffers();
+  }
+
+  // Blocked activations share a few buffers: a value's buffer is free again after the last step
+  // that reads it, so consecutive layers reuse memory that is still in cache. A step's output
+  // never shares a buffer with its inputs.
+  void assign_blocked_buffers() {
+    std::vector<int> last_use(shapes_.size(), -1);
+    for (size_t i = 0; i < steps_.size(); ++i)
+      for (int id : steps_[i].inputs)
+        if (id >= 0) last_use[static_cast<size_t>(id)] = static_cast<int>(i);
+    blocked_buffer_of_.assign(shapes_.size(), -1);
+    std::vector<int> owner;  // per buffer: the value holding it, -1 when free
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      const int out = steps_[i].output;
+      if (!blocked_[static_cast<size_t>(out)]) continue;
+      for (size_t b = 0; b < owner.size(); ++b)
+        if (owner[b] >= 0 && last_use[static_cast<size_t>(owner[b])] < static_cast<int>(i)) owner[b] = -1;
+      int chosen = -1;
+      for (size_t b = 0; b < owner.size() && chosen < 0; ++b)
+        if (owner[b] < 0) chosen = static_cast<int>(b);
+      if (chosen < 0) {
+        chosen = static_cast<int>(owner.size());
+        owner.push_back(-1);
+      }
+      owner[static_cast<size_t>(chosen)] = out;
+      blocked_buffer_of_[static_cast<size_t>(out)] = chosen;
+      Shape padded = shape(out);
+      padded[1] = (padded[1] + block_ - 1) / block_ * block_;
+      blocked_buffer_floats_ = std::max(blocked_buffer_floats_, element_count(padded));
+    }
+    blocked_buffer_count_ = owner.size();
   }
 
   // Inserts a blocked→plain reorder and returns the plain value id (a new internal value).
@@ -443,22 +490,26 @@ class CpuBackend final : public Backend {
       ts.stream = std::make_unique<dnnl::stream>(engine_);
       ts.scratchpad.resize(scratchpad_bytes_);
       ts.values.resize(shapes_.size());
+      ts.blocked.assign(shapes_.size(), nullptr);
+      ts.blocked_buffers.assign(blocked_buffer_count_, std::vector<float>(static_cast<size_t>(blocked_buffer_floats_)));
       for (size_t id = 0; id < shapes_.size(); ++id) {
+        if (blocked_[id]) {
+          ts.blocked[id] = ts.blocked_buffers[static_cast<size_t>(blocked_buffer_of_[id])].data();
+          continue;
+        }
         const bool activation = id >= model_.graph.values.size() || kind(static_cast<int>(id)) == ValueKind::Activation ||
                                 kind(static_cast<int>(id)) == ValueKind::Input;
-        if (!activation) continue;
-        Shape s = shapes_[id];
-        if (blocked_[id] && s.size() == 4) {
-          Shape padded = s;
-          padded[1] = (s[1] + block_ - 1) / block_ * block_;
-          ts.values[id] = Tensor(padded);
-          ts.values[id].shape = s;
-        } else {
-          ts.values[id] = Tensor(s);
-        }
+        if (activation) ts.values[id] = Tensor(shapes_[id]);
       }
     }
     return ts;
+  }
+
+  // Raw data of a value as the steps see it: blocked activations in the shared buffers, plain
+  // activations in their tensors, weights in the slot.
+  float* data_of(const SlotWeights& slot, ThreadState& ts, int id) const {
+    if (blocked_[static_cast<size_t>(id)]) return ts.blocked[static_cast<size_t>(id)];
+    return const_cast<float*>(read_value(slot, ts, id).ptr());
   }
 
   const Tensor& read_value(const SlotWeights& slot, ThreadState& ts, int id) const {
@@ -475,13 +526,13 @@ class CpuBackend final : public Backend {
         case StepKind::ToPlain:
         case StepKind::ToBlocked: {
           const bool to_blocked_layout = st.kind == StepKind::ToBlocked;
-          memory src(activation_md(st.inputs[0], !to_blocked_layout), engine_, ts.values[static_cast<size_t>(st.inputs[0])].ptr());
-          memory dst(activation_md(st.output, to_blocked_layout), engine_, ts.values[static_cast<size_t>(st.output)].ptr());
+          memory src(activation_md(st.inputs[0], !to_blocked_layout), engine_, data_of(slot, ts, st.inputs[0]));
+          memory dst(activation_md(st.output, to_blocked_layout), engine_, data_of(slot, ts, st.output));
           dnnl::reorder(src, dst).execute(*ts.stream, src, dst);
           ts.stream->wait();
           break;
         }
-        case StepKind::GlobalAveragePoolBlocked: global_average_pool_blocked(st, ts); break;
+        case StepKind::GlobalAveragePoolBlocked: global_average_pool_blocked(st, slot, ts); break;
       }
     }
   }
@@ -502,10 +553,9 @@ class CpuBackend final : public Backend {
   void run_fused_conv(const Step& st, const SlotWeights& slot, ThreadState& ts) {
     const ConvPrimitive& prim = convs_[static_cast<size_t>(st.conv_index)];
     const size_t c = static_cast<size_t>(st.conv_index);
-    Tensor& dst_tensor = ts.values[static_cast<size_t>(st.output)];
-    memory src(prim.src_md, engine_, const_cast<float*>(read_value(slot, ts, st.inputs[0]).ptr()));
+    memory src(prim.src_md, engine_, data_of(slot, ts, st.inputs[0]));
     memory weights(prim.weights_md, engine_, const_cast<float*>(slot.conv_weights[c].data()));
-    memory dst(prim.dst_md, engine_, dst_tensor.ptr());
+    memory dst(prim.dst_md, engine_, data_of(slot, ts, st.output));
     memory scratch(prim.scratchpad_md, engine_, ts.scratchpad.data());
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst},
                                          {DNNL_ARG_SCRATCHPAD, scratch}};
@@ -515,45 +565,72 @@ class CpuBackend final : public Backend {
     prim.primitive.execute(*ts.stream, args);
     ts.stream->wait();
     if (st.bn_scale < 0 && st.residual < 0 && !st.relu) return;
-    epilogue(st, slot.epilogue_scale[c], slot.epilogue_shift[c], ts);
+    epilogue(st, slot.epilogue_scale[c], slot.epilogue_shift[c], data_of(slot, ts, st.output),
+             st.residual >= 0 ? data_of(slot, ts, st.residual) : nullptr);
   }
 
   // y = relu?( x * scale[c] + shift[c] + residual ), in the order PyTorch evaluates the separate
-  // ops, on whatever layout the conv wrote (plain: block 1).
-  void epilogue(const Step& st, const std::vector<float>& scale, const std::vector<float>& shift, ThreadState& ts) {
-    Tensor& y = ts.values[static_cast<size_t>(st.output)];
-    const float* residual = st.residual >= 0 ? ts.values[static_cast<size_t>(st.residual)].ptr() : nullptr;
-    const Shape& s = shape(st.output);
-    const bool blocked = blocked_[static_cast<size_t>(st.output)];
-    const int64_t block = blocked ? block_ : 1;
-    const int64_t channels = s[1];
-    const int64_t channel_blocks = (channels + block - 1) / block;
-    const int64_t spatial = s[2] * s[3];
-    const bool bn = st.bn_scale >= 0;
-    const bool relu = st.relu;
-    float* data = y.ptr();
-    for (int64_t n = 0; n < s[0]; ++n)
+  // ops, on whatever layout the conv wrote (plain: block 1). One pass over the conv output while
+  // it is still in cache; specialised per combination so the lane loop vectorises.
+  template <bool kBatchNorm, bool kResidual, bool kRelu, int kBlock>
+  static void epilogue_pass(float* y, const float* residual, const float* scale, const float* shift, int64_t images,
+                            int64_t channels, int64_t spatial, int64_t block) {
+    const int64_t lanes_per_block = kBlock > 0 ? kBlock : block;
+    const int64_t channel_blocks = (channels + lanes_per_block - 1) / lanes_per_block;
+    for (int64_t n = 0; n < images; ++n)
       for (int64_t cb = 0; cb < channel_blocks; ++cb) {
-        const int64_t base = (n * channel_blocks + cb) * spatial * block;
-        float* row = data + base;
-        const float* res = residual ? residual + base : nullptr;
-        const int64_t lanes = std::min(block, channels - cb * block);
+        const int64_t base = (n * channel_blocks + cb) * spatial * lanes_per_block;
+        float* row = y + base;
+        const float* res = kResidual ? residual + base : nullptr;
+        const float* a = scale + cb * lanes_per_block;
+        const float* b = shift + cb * lanes_per_block;
         for (int64_t p = 0; p < spatial; ++p) {
-          float* v = row + p * block;
-          const float* r = res ? res + p * block : nullptr;
-          for (int64_t l = 0; l < lanes; ++l) {
+          float* v = row + p * lanes_per_block;
+          const float* r = kResidual ? res + p * lanes_per_block : nullptr;
+          for (int64_t l = 0; l < lanes_per_block; ++l) {
             float x = v[l];
-            if (bn) x = x * scale[static_cast<size_t>(cb * block + l)] + shift[static_cast<size_t>(cb * block + l)];
-            if (r) x = x + r[l];
-            if (relu) x = core::relu(x);
+            if (kBatchNorm) x = x * a[l] + b[l];
+            if (kResidual) x = x + r[l];
+            if (kRelu) x = core::relu(x);
             v[l] = x;
           }
         }
       }
   }
 
-  void global_average_pool_blocked(const Step& st, ThreadState& ts) {
-    const Tensor& x = ts.values[static_cast<size_t>(st.inputs[0])];
+  template <int kBlock>
+  static void epilogue_dispatch(bool bn, bool residual, bool relu, float* y, const float* res, const float* a,
+                                const float* b, int64_t images, int64_t channels, int64_t spatial, int64_t block) {
+    const int code = (bn ? 4 : 0) | (residual ? 2 : 0) | (relu ? 1 : 0);
+    switch (code) {
+      case 1: epilogue_pass<false, false, true, kBlock>(y, res, a, b, images, channels, spatial, block); break;
+      case 2: epilogue_pass<false, true, false, kBlock>(y, res, a, b, images, channels, spatial, block); break;
+      case 3: epilogue_pass<false, true, true, kBlock>(y, res, a, b, images, channels, spatial, block); break;
+      case 4: epilogue_pass<true, false, false, kBlock>(y, res, a, b, images, channels, spatial, block); break;
+      case 5: epilogue_pass<true, false, true, kBlock>(y, res, a, b, images, channels, spatial, block); break;
+      case 6: epilogue_pass<true, true, false, kBlock>(y, res, a, b, images, channels, spatial, block); break;
+      case 7: epilogue_pass<true, true, true, kBlock>(y, res, a, b, images, channels, spatial, block); break;
+      default: break;
+    }
+  }
+
+  void epilogue(const Step& st, const std::vector<float>& scale, const std::vector<float>& shift, float* y,
+                const float* residual) {
+    const Shape& s = shape(st.output);
+    const bool blocked = blocked_[static_cast<size_t>(st.output)];
+    const bool bn = st.bn_scale >= 0;
+    const int64_t spatial = s[2] * s[3];
+    // Blocked outputs always have a whole number of channel blocks (see plan_fused_conv).
+    if (blocked && block_ == 16)
+      epilogue_dispatch<16>(bn, residual != nullptr, st.relu, y, residual, scale.data(), shift.data(), s[0], s[1], spatial, 16);
+    else if (blocked && block_ == 8)
+      epilogue_dispatch<8>(bn, residual != nullptr, st.relu, y, residual, scale.data(), shift.data(), s[0], s[1], spatial, 8);
+    else
+      epilogue_dispatch<1>(bn, residual != nullptr, st.relu, y, residual, scale.data(), shift.data(), s[0], s[1], spatial, 1);
+  }
+
+  void global_average_pool_blocked(const Step& st, const SlotWeights& slot, ThreadState& ts) {
+    const float* x = data_of(slot, ts, st.inputs[0]);
     const Shape& s = shape(st.inputs[0]);
     Tensor& y = ts.values[static_cast<size_t>(st.output)];
     y.shape = shape(st.output);
@@ -561,7 +638,7 @@ class CpuBackend final : public Backend {
     const int64_t channels = s[1], block = block_, blocks = (channels + block - 1) / block, spatial = s[2] * s[3];
     for (int64_t n = 0; n < s[0]; ++n)
       for (int64_t cb = 0; cb < blocks; ++cb) {
-        const float* base = x.ptr() + (n * blocks + cb) * spatial * block;
+        const float* base = x + (n * blocks + cb) * spatial * block;
         const int64_t lanes = std::min(block, channels - cb * block);
         for (int64_t l = 0; l < lanes; ++l) {
           float sum = 0.0f;
@@ -586,6 +663,9 @@ class CpuBackend final : public Backend {
   std::vector<int> consumers_;  // activation readers per value id
   std::unordered_map<int, int> plain_copy_, blocked_copy_;
   std::vector<Step> steps_;
+  std::vector<int> blocked_buffer_of_;  // by value id
+  size_t blocked_buffer_count_ = 0;
+  int64_t blocked_buffer_floats_ = 0;
   std::vector<ConvPrimitive> convs_;
   std::vector<int> conv_steps_;
   size_t scratchpad_bytes_ = 0;

@@ -37,8 +37,8 @@ Geometry3 to_three_dims(const SpatialGeometry& g);
 // nullptr when absent.
 void unary(OpType op, const OpParams& params, const Tensor& x, Tensor& y);
 void binary(OpType op, const Tensor& a, const Tensor& b, Tensor& y);
-void batch_norm(const BatchNormParams& p, const Tensor& x, const Tensor& scale, const Tensor& bias,
-                const Tensor& mean, const Tensor& var, Tensor& y);
+void batch_norm(const BatchNormParams& p, const Tensor& x, const Tensor& scale, const Tensor& bias, const Tensor& mean,
+                const Tensor& var, Tensor& y);
 
 void conv(const ConvParams& p, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y);
 void conv_transpose(const ConvParams& p, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y);

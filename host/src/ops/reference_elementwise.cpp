@@ -124,8 +124,8 @@ void binary(OpType op, const Tensor& a, const Tensor& b, Tensor& y) {
   }
 }
 
-void batch_norm(const BatchNormParams& p, const Tensor& x, const Tensor& scale, const Tensor& bias,
-                const Tensor& mean, const Tensor& var, Tensor& y) {
+void batch_norm(const BatchNormParams& p, const Tensor& x, const Tensor& scale, const Tensor& bias, const Tensor& mean,
+                const Tensor& var, Tensor& y) {
   const int64_t batch = x.dim(0);
   const int64_t channels = x.dim(1);
   const int64_t inner = channels == 0 ? 0 : x.size() / (batch * channels);

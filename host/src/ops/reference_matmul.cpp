@@ -69,8 +69,8 @@ void matmul(const Tensor& a, const Tensor& b, Tensor& y) {
   const int64_t m_count = a_matrix[a_matrix.size() - 2];
   const int64_t k_count = a_matrix[a_matrix.size() - 1];
   const int64_t n_count = b_matrix[b_matrix.size() - 1];
-  const Shape batch = broadcast_shapes(Shape(a_matrix.begin(), a_matrix.end() - 2),
-                                       Shape(b_matrix.begin(), b_matrix.end() - 2));
+  const Shape batch =
+      broadcast_shapes(Shape(a_matrix.begin(), a_matrix.end() - 2), Shape(b_matrix.begin(), b_matrix.end() - 2));
   const std::vector<int64_t> a_strides = batch_strides(a_matrix, batch, m_count * k_count);
   const std::vector<int64_t> b_strides = batch_strides(b_matrix, batch, k_count * n_count);
   const int64_t batch_count = element_count(batch);
@@ -88,7 +88,8 @@ void matmul(const Tensor& a, const Tensor& b, Tensor& y) {
     float* out = y.ptr() + bi * matrix_size;
     for (int64_t m = 0; m < m_count; ++m)
       for (int64_t n = 0; n < n_count; ++n)
-        out[m * n_count + n] = strided_dot(a.ptr() + a_offset + m * k_count, 1, b.ptr() + b_offset + n, n_count, k_count);
+        out[m * n_count + n] =
+            strided_dot(a.ptr() + a_offset + m * k_count, 1, b.ptr() + b_offset + n, n_count, k_count);
   }
 }
 

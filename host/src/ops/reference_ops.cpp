@@ -55,8 +55,7 @@ bool ranks_above(float value, int64_t index, float other, int64_t other_index) {
 
 }  // namespace
 
-void run_op(OpType op, const OpParams& params, const std::vector<const Tensor*>& inputs,
-            std::vector<Tensor>& outputs) {
+void run_op(OpType op, const OpParams& params, const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs) {
   std::vector<Shape> shapes;
   std::vector<bool> present;
   for (const Tensor* t : inputs) {

@@ -12,8 +12,11 @@ namespace flipsweep::reference::detail {
 namespace {
 
 // The source coordinate of output index `out_index` along one axis (ONNX Resize formulas).
+// `resized_length` is the un-floored in_size * scale when scales were given (the ONNX reference
+// divides by it for align_corners, see test_resize_downsample_scales_linear_align_corners), else
+// out_size.
 float source_coordinate(CoordinateTransform transform, int64_t out_index, int64_t in_size, int64_t out_size,
-                        float scale) {
+                        float scale, float resized_length) {
   const float x = static_cast<float>(out_index);
   switch (transform) {
     case CoordinateTransform::HalfPixel:
@@ -21,7 +24,7 @@ float source_coordinate(CoordinateTransform transform, int64_t out_index, int64_
     case CoordinateTransform::PytorchHalfPixel:
       return out_size > 1 ? (x + 0.5f) / scale - 0.5f : 0.0f;
     case CoordinateTransform::AlignCorners:
-      return out_size > 1 ? x * static_cast<float>(in_size - 1) / static_cast<float>(out_size - 1) : 0.0f;
+      return out_size > 1 ? x * static_cast<float>(in_size - 1) / (resized_length - 1.0f) : 0.0f;
     case CoordinateTransform::Asymmetric:
       return x / scale;
     case CoordinateTransform::TfHalfPixelForNn:
@@ -66,13 +69,14 @@ std::vector<AxisTap> axis_taps(const ResizeParams& p, size_t axis, int64_t in_si
   // Batch and channel axes are never interpolated (their scale is 1); linear mode blends along
   // every other axis, including one that keeps its size, as PyTorch's upsample kernels do.
   const bool pass_through = axis < 2 && in_size == out_size;
+  const float resized_length = p.scales.empty() ? static_cast<float>(out_size) : static_cast<float>(in_size) * scale;
   for (int64_t o = 0; o < out_size; ++o) {
     AxisTap& tap = taps[static_cast<size_t>(o)];
     if (pass_through) {
       tap.first = o;
       continue;
     }
-    float coordinate = source_coordinate(p.coordinate_transform, o, in_size, out_size, scale);
+    float coordinate = source_coordinate(p.coordinate_transform, o, in_size, out_size, scale, resized_length);
     if (p.mode == ResizeMode::Nearest) {
       tap.first = nearest_index(p.nearest_rounding, coordinate, in_size);
       continue;
@@ -131,8 +135,7 @@ void resize(const ResizeParams& p, const Tensor& x, Tensor& y) {
     const int64_t in_size = x.shape[axis];
     const int64_t out_size = y.shape[axis];
     // With sizes, opset 13 defines the scale as output / input.
-    const float scale = p.scales.empty() ? static_cast<float>(out_size) / static_cast<float>(in_size)
-                                         : p.scales[axis];
+    const float scale = p.scales.empty() ? static_cast<float>(out_size) / static_cast<float>(in_size) : p.scales[axis];
     plan.taps.push_back(axis_taps(p, axis, in_size, out_size, scale));
   }
   const int64_t count = y.size();

@@ -73,8 +73,8 @@ ResolvedPads resolve_forward_pads(AutoPad auto_pad, const std::vector<int64_t>& 
       pads.end.resize(dims);
       for (size_t i = 0; i < dims; ++i) {
         int64_t output = ceil_div(input_spatial[i], strides[i]);
-        int64_t total =
-            std::max<int64_t>(0, (output - 1) * strides[i] + effective_kernel(kernel[i], dilations[i]) - input_spatial[i]);
+        int64_t total = std::max<int64_t>(
+            0, (output - 1) * strides[i] + effective_kernel(kernel[i], dilations[i]) - input_spatial[i]);
         int64_t smaller_half = total / 2;
         pads.begin[i] = auto_pad == AutoPad::SameUpper ? smaller_half : total - smaller_half;
         pads.end[i] = total - pads.begin[i];
@@ -132,15 +132,15 @@ Shape conv_output_shape(const ConvParams& p, const Shape& x, const Shape& w, con
   return out;
 }
 
-Shape conv_transpose_output_shape(const ConvParams& p, const Shape& x, const Shape& w,
-                                  const std::vector<Shape>& inputs, const std::vector<bool>& present) {
+Shape conv_transpose_output_shape(const ConvParams& p, const Shape& x, const Shape& w, const std::vector<Shape>& inputs,
+                                  const std::vector<bool>& present) {
   SpatialGeometry g = conv_transpose_geometry(p, x, w);
   int64_t output_channels = w[1] * p.group;
   Shape out{x[0], output_channels};
   out.insert(out.end(), g.output.begin(), g.output.end());
   if (is_present(present, 2, inputs) && inputs[2] != Shape{output_channels})
-    throw Error("bias shape " + shape_to_string(inputs[2]) + " does not match the " +
-                std::to_string(output_channels) + " output channels");
+    throw Error("bias shape " + shape_to_string(inputs[2]) + " does not match the " + std::to_string(output_channels) +
+                " output channels");
   return out;
 }
 
@@ -187,12 +187,12 @@ Shape reshape_output_shape(const ReshapeParams& p, const Shape& x) {
   for (size_t i = 0; i < p.target.size(); ++i) {
     int64_t t = p.target[i];
     if (t == -1) {
-      if (inferred_axis >= 0)
-        throw Error("Reshape target " + list_to_string(p.target) + " has more than one -1");
+      if (inferred_axis >= 0) throw Error("Reshape target " + list_to_string(p.target) + " has more than one -1");
       inferred_axis = static_cast<int64_t>(i);
       continue;
     }
-    if (t < -1) throw Error("Reshape target " + list_to_string(p.target) + " has an invalid entry " + std::to_string(t));
+    if (t < -1)
+      throw Error("Reshape target " + list_to_string(p.target) + " has an invalid entry " + std::to_string(t));
     if (t == 0 && !p.allow_zero) {
       if (i >= x.size())
         throw Error("Reshape target " + list_to_string(p.target) + " copies dimension " + std::to_string(i) +
@@ -247,8 +247,7 @@ Shape matmul_output_shape(const Shape& a, const Shape& b) {
   Shape b2 = b.size() == 1 ? Shape{b[0], 1} : b;
   int64_t k_a = a2[a2.size() - 1];
   int64_t k_b = b2[b2.size() - 2];
-  if (k_a != k_b)
-    throw Error("MatMul inner dimensions differ: " + shape_to_string(a) + " and " + shape_to_string(b));
+  if (k_a != k_b) throw Error("MatMul inner dimensions differ: " + shape_to_string(a) + " and " + shape_to_string(b));
   Shape batch_a(a2.begin(), a2.end() - 2);
   Shape batch_b(b2.begin(), b2.end() - 2);
   Shape out;
@@ -276,8 +275,8 @@ Shape concat_output_shape(const ConcatParams& p, const std::vector<Shape>& input
     bool ok = s.size() == first.size();
     for (size_t i = 0; ok && i < s.size(); ++i) ok = static_cast<int64_t>(i) == axis || s[i] == first[i];
     if (!ok)
-      throw Error("Concat inputs " + shape_to_string(first) + " and " + shape_to_string(s) +
-                  " differ outside axis " + std::to_string(axis));
+      throw Error("Concat inputs " + shape_to_string(first) + " and " + shape_to_string(s) + " differ outside axis " +
+                  std::to_string(axis));
     out[static_cast<size_t>(axis)] += s[static_cast<size_t>(axis)];
   }
   return out;
@@ -285,13 +284,13 @@ Shape concat_output_shape(const ConcatParams& p, const std::vector<Shape>& input
 
 Shape resize_output_shape(const ResizeParams& p, const Shape& x) {
   if (x.empty()) throw Error("Resize input must have rank >= 1");
-  if (p.scales.empty() == p.sizes.empty())
-    throw Error("Resize needs exactly one of scales and sizes");
+  if (p.scales.empty() == p.sizes.empty()) throw Error("Resize needs exactly one of scales and sizes");
   Shape out(x.size());
   if (!p.scales.empty()) {
     if (p.scales.size() != x.size())
       throw Error("Resize has " + std::to_string(p.scales.size()) + " scales for input " + shape_to_string(x));
-    if (p.scales[0] != 1.0f) throw Error("Resize scale of the batch axis must be 1, got " + std::to_string(p.scales[0]));
+    if (p.scales[0] != 1.0f)
+      throw Error("Resize scale of the batch axis must be 1, got " + std::to_string(p.scales[0]));
     for (size_t i = 0; i < x.size(); ++i) {
       if (!(p.scales[i] > 0.0f)) throw Error("Resize scale " + std::to_string(p.scales[i]) + " must be positive");
       // Double, like the ONNX reference and PyTorch, so that e.g. 3 * 0.6f floors as expected.

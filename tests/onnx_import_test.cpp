@@ -1,0 +1,208 @@
+// The importer on small models built here: phases, parameter ownership, constant folding into
+// op parameters, and clear load-time errors for everything it does not support.
+#include <onnx/onnx_pb.h>
+
+#include <fstream>
+
+#include "flipsweep/error.h"
+#include "flipsweep/graph/onnx_import.h"
+#include "test_support.h"
+
+namespace flipsweep {
+namespace {
+
+// A tiny builder for ModelProto: input x[N,C,H,W] (N symbolic), float initializers, nodes.
+class ModelBuilder {
+ public:
+  explicit ModelBuilder(int64_t opset = 13) {
+    model_.set_ir_version(7);
+    model_.add_opset_import()->set_version(opset);
+  }
+  ModelBuilder& input(const std::string& name, const std::vector<int64_t>& dims) {
+    auto* in = model_.mutable_graph()->add_input();
+    in->set_name(name);
+    auto* tt = in->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(onnx::TensorProto::FLOAT);
+    for (size_t i = 0; i < dims.size(); ++i) {
+      auto* d = tt->mutable_shape()->add_dim();
+      if (i == 0) d->set_dim_param("N");
+      else d->set_dim_value(dims[i]);
+    }
+    return *this;
+  }
+  ModelBuilder& initializer(const std::string& name, const std::vector<int64_t>& dims, float fill) {
+    auto* t = model_.mutable_graph()->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    int64_t count = 1;
+    for (int64_t d : dims) {
+      t->add_dims(d);
+      count *= d;
+    }
+    for (int64_t i = 0; i < count; ++i) t->add_float_data(fill + static_cast<float>(i));
+    return *this;
+  }
+  ModelBuilder& int_initializer(const std::string& name, const std::vector<int64_t>& values) {
+    auto* t = model_.mutable_graph()->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::INT64);
+    t->add_dims(static_cast<int64_t>(values.size()));
+    for (int64_t v : values) t->add_int64_data(v);
+    return *this;
+  }
+  onnx::NodeProto& node(const std::string& op, const std::vector<std::string>& inputs, const std::string& output,
+                        const std::string& name = "") {
+    auto* n = model_.mutable_graph()->add_node();
+    n->set_op_type(op);
+    n->set_name(name.empty() ? op + "_node" : name);
+    for (const auto& i : inputs) n->add_input(i);
+    n->add_output(output);
+    return *n;
+  }
+  ModelBuilder& output(const std::string& name) {
+    model_.mutable_graph()->add_output()->set_name(name);
+    return *this;
+  }
+  std::string bytes() const {
+    std::string out;
+    model_.SerializeToString(&out);
+    return out;
+  }
+  Model load() const { return load_onnx_model_from_bytes(bytes(), "test.onnx"); }
+
+ private:
+  onnx::ModelProto model_;
+};
+
+void add_int_attribute(onnx::NodeProto& n, const std::string& name, int64_t value) {
+  auto* a = n.add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(value);
+}
+
+void expect_error_containing(const ModelBuilder& b, const std::vector<std::string>& fragments) {
+  try {
+    b.load();
+    ADD_FAILURE() << "expected a load error";
+  } catch (const Error& e) {
+    for (const auto& f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
+  }
+}
+
+TEST(OnnxImport, SplitsWeightPreparationFromActivationPass) {
+  ModelBuilder b;
+  b.input("x", {1, 2, 4, 4}).initializer("conv.weight", {3, 2, 1, 1}, 0.5f).initializer("conv.bias", {3}, 0.0f);
+  b.node("Tanh", {"conv.weight"}, "w_eff");
+  b.node("Conv", {"x", "w_eff", "conv.bias"}, "y");
+  b.node("Relu", {"y"}, "z");
+  b.output("z");
+  Model m = b.load();
+  ASSERT_EQ(m.graph.weight_nodes.size(), 1u);
+  EXPECT_EQ(m.graph.weight_nodes[0].op, OpType::Tanh);
+  ASSERT_EQ(m.graph.activation_nodes.size(), 2u);
+  EXPECT_EQ(m.graph.values[static_cast<size_t>(m.graph.find_value("w_eff"))].kind, ValueKind::Prepared);
+  EXPECT_EQ(m.graph.values[static_cast<size_t>(m.graph.find_value("z"))].shape, (Shape{1, 3, 4, 4}));
+  EXPECT_EQ(m.graph.parameters.size(), 2u);
+  EXPECT_EQ(m.parameter_count(), 9);
+}
+
+TEST(OnnxImport, IdentityOfAParameterBecomesAParameterWithItsOwnStorage) {
+  ModelBuilder b;
+  b.input("x", {1, 3}).initializer("a.bias", {3}, 1.0f);
+  b.node("Identity", {"a.bias"}, "b.bias");
+  b.node("Add", {"x", "a.bias"}, "y");
+  b.node("Add", {"y", "b.bias"}, "z");
+  b.output("z");
+  Model m = b.load();
+  const Tensor& a = m.parameter("a.bias");
+  const Tensor& c = m.parameter("b.bias");
+  EXPECT_EQ(a.data, c.data);
+  EXPECT_NE(a.ptr(), c.ptr());
+  EXPECT_TRUE(m.graph.weight_nodes.empty());
+}
+
+TEST(OnnxImport, ConstantInputsBecomeOpParameters) {
+  ModelBuilder b;
+  b.input("x", {1, 2, 2, 2}).int_initializer("shape", {0, -1});
+  b.node("Reshape", {"x", "shape"}, "y");
+  b.output("y");
+  Model m = b.load();
+  ASSERT_EQ(m.graph.activation_nodes.size(), 1u);
+  const auto& p = std::get<ReshapeParams>(m.graph.activation_nodes[0].params);
+  EXPECT_EQ(p.target, (std::vector<int64_t>{0, -1}));
+  EXPECT_EQ(m.graph.values[static_cast<size_t>(m.graph.find_value("y"))].shape, (Shape{1, 8}));
+  EXPECT_EQ(m.graph.find_value("shape"), -1) << "a shape constant is not a parameter (never a fault target)";
+}
+
+TEST(OnnxImport, UnsupportedOpNamesTheNode) {
+  ModelBuilder b;
+  b.input("x", {1, 4});
+  b.node("Softmax", {"x"}, "y", "classifier_softmax");
+  b.output("y");
+  expect_error_containing(b, {"test.onnx", "classifier_softmax", "Softmax", "not supported"});
+}
+
+TEST(OnnxImport, UnsupportedAttributeNamesNodeAndAttribute) {
+  ModelBuilder b;
+  b.input("x", {1, 1, 4, 4});
+  auto& n = b.node("MaxPool", {"x"}, "y", "pool1");
+  auto* k = n.add_attribute();
+  k->set_name("kernel_shape");
+  k->set_type(onnx::AttributeProto::INTS);
+  k->add_ints(2);
+  k->add_ints(2);
+  add_int_attribute(n, "storage_order", 1);
+  b.output("y");
+  expect_error_containing(b, {"pool1", "storage_order"});
+
+  ModelBuilder c;
+  c.input("x", {1, 4});
+  add_int_attribute(c.node("Relu", {"x"}, "y", "act"), "mystery", 3);
+  c.output("y");
+  expect_error_containing(c, {"act", "unsupported attribute 'mystery'"});
+}
+
+TEST(OnnxImport, TrainingModeBatchNormIsRejected) {
+  ModelBuilder b;
+  b.input("x", {1, 2, 2, 2});
+  for (const char* p : {"s", "b", "m", "v"}) b.initializer(p, {2}, 1.0f);
+  add_int_attribute(b.node("BatchNormalization", {"x", "s", "b", "m", "v"}, "y", "bn"), "training_mode", 1);
+  b.output("y");
+  expect_error_containing(b, {"bn", "training_mode"});
+}
+
+TEST(OnnxImport, ShapeErrorsNameTheNode) {
+  ModelBuilder b;
+  b.input("x", {1, 3, 4, 4}).initializer("w", {8, 2, 3, 3}, 0.0f);
+  b.node("Conv", {"x", "w"}, "y", "stem");
+  b.output("y");
+  expect_error_containing(b, {"stem"});
+}
+
+TEST(OnnxImport, UnsortedGraphIsAClearError) {
+  ModelBuilder b;
+  b.input("x", {1, 4});
+  b.node("Relu", {"h"}, "y", "second");
+  b.node("Relu", {"x"}, "h", "first");
+  b.output("y");
+  expect_error_containing(b, {"second", "'h'", "topologically"});
+}
+
+TEST(OnnxImport, BadFilesAreClearErrors) {
+  EXPECT_THROW(load_onnx_model("/nonexistent/model.onnx"), Error);
+  try {
+    load_onnx_model_from_bytes("this is not protobuf", "garbage.onnx");
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("garbage.onnx"), std::string::npos);
+  }
+  // A truncated model (half of a real one) must not load.
+  std::ifstream in(testing::source_path("tests/golden/resnet20_cifar/model.onnx"), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GT(bytes.size(), 1000u);
+  EXPECT_THROW(load_onnx_model_from_bytes(bytes.substr(0, bytes.size() / 2), "half.onnx"), Error);
+}
+
+}  // namespace
+}  // namespace flipsweep
