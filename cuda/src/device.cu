@@ -24,10 +24,10 @@ std::vector<std::string> describe_devices() {
   for (int d = 0; d < device_count(); ++d) {
     cudaDeviceProp prop{};
     FLIPSWEEP_CUDA_CHECK(cudaGetDeviceProperties(&prop, d));
-    char line[256];
-    std::snprintf(line, sizeof line, "%s (sm_%d%d, %.1f GiB)", prop.name, prop.major, prop.minor,
-                  static_cast<double>(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0));
-    out.emplace_back(line);
+    char memory[32];
+    std::snprintf(memory, sizeof memory, "%.1f GiB", static_cast<double>(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0));
+    out.push_back(std::string(prop.name) + " (sm_" + std::to_string(prop.major) + std::to_string(prop.minor) + ", " +
+                  memory + ")");
   }
   return out;
 }

@@ -1,0 +1,112 @@
+// The flipsweep binary end to end: commands succeed on good input, and bad input (missing model,
+// bad config field, bad dataset) ends with a one-line error naming the file and a non-zero exit.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "test_support.h"
+
+namespace flipsweep {
+namespace {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+CommandResult run_flipsweep(const std::string& arguments) {
+  const std::string command = testing::binary_path("flipsweep") + " " + arguments + " 2>&1";
+  CommandResult result;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return result;
+  std::array<char, 4096> buffer{};
+  size_t n;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+const std::string kGoldenModel = testing::source_path("tests/golden/resnet20_cifar/model.onnx");
+
+TEST(Cli, HelpWorksForEveryCommand) {
+  for (const char* args : {"--help", "eval --help", "inspect --help"}) {
+    CommandResult r = run_flipsweep(args);
+    EXPECT_EQ(r.exit_code, 0) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find("Usage"), std::string::npos) << args;
+  }
+}
+
+TEST(Cli, InspectListsGraphAndParameters) {
+  CommandResult r = run_flipsweep("inspect " + kGoldenModel);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("BatchNormalization"), std::string::npos);
+  EXPECT_NE(r.output.find("layer3.2.bn2.running_var"), std::string::npos);
+  EXPECT_NE(r.output.find("1<=|w|<2"), std::string::npos);
+  EXPECT_NE(r.output.find("parameters: 107 tensors"), std::string::npos) << r.output.substr(0, 500);
+}
+
+TEST(Cli, EvalRunsOnFashionMnist) {
+  if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/install-deps.sh installs it)";
+  // The golden ResNet20 takes 3×32×32: pad 28×28 by 2 and replicate gray to 3 channels.
+  CommandResult r = run_flipsweep("eval --model " + kGoldenModel +
+                                  " --dataset fashion-mnist-test --limit 200 --pad 2 --channels 3 --no-progress");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("top-1"), std::string::npos);
+  EXPECT_NE(r.output.find("/200)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("images/s"), std::string::npos);
+}
+
+TEST(Cli, MissingModelIsAClearError) {
+  CommandResult r = run_flipsweep("eval --model /nonexistent/m.onnx --dataset fashion-mnist-test");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("/nonexistent/m.onnx"), std::string::npos) << r.output;
+}
+
+TEST(Cli, WrongInputShapeNamesBothSides) {
+  if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  CommandResult r = run_flipsweep("eval --model " + kGoldenModel + " --dataset fashion-mnist-test");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("[1,3,32,32]"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("[1,1,28,28]"), std::string::npos) << r.output;
+}
+
+TEST(Cli, BadConfigFieldNamesFileAndField) {
+  const std::string path = testing::binary_path("cli_test_bad.yaml");
+  {
+    std::ofstream out(path);
+    out << "model: " << kGoldenModel << "\ndataset:\n  spec: fashion-mnist-test\n  preprocess:\n    stdev: [0.5]\n";
+  }
+  CommandResult r = run_flipsweep("eval --config " + path);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("cli_test_bad.yaml"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("dataset.preprocess.stdev"), std::string::npos) << r.output;
+
+  {
+    std::ofstream out(path);
+    out << "model: " << kGoldenModel << "\ndataset: fashion-mnist-test\nbatch_size: many\n";
+  }
+  r = run_flipsweep("eval --config " + path);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("batch_size"), std::string::npos) << r.output;
+}
+
+TEST(Cli, BadCommandLineValuesAreErrors) {
+  CommandResult r = run_flipsweep("eval --model " + kGoldenModel + " --dataset fashion-mnist-test --batch-size 0");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("batch size"), std::string::npos) << r.output;
+  r = run_flipsweep("eval --model " + kGoldenModel + " --dataset nosuchformat:/tmp/x");
+  EXPECT_NE(r.exit_code, 0);
+  r = run_flipsweep("eval --model " + kGoldenModel + " --dataset fashion-mnist-test --resize 32by32");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--resize"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace flipsweep
