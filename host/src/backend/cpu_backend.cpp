@@ -287,30 +287,22 @@ class CpuBackend final : public Backend {
     blocked_buffer_count_ = owner.size();
   }
 
-  // Inserts a blocked→plain reorder and returns the plain value id (a new internal value).
-  int to_plain(int id) {
-    auto it = plain_copy_.find(id);
-    if (it != plain_copy_.end()) return it->second;
-    int copy = add_internal_value(shape(id), false);
-    Step s;
-    s.kind = StepKind::ToPlain;
-    s.inputs = {id};
-    s.output = copy;
-    steps_.push_back(s);
-    plain_copy_[id] = copy;
-    return copy;
-  }
+  int to_plain(int id) { return reordered_copy(id, false); }
+  int to_blocked(int id) { return reordered_copy(id, true); }
 
-  int to_blocked(int id) {
-    auto it = blocked_copy_.find(id);
-    if (it != blocked_copy_.end()) return it->second;
-    int copy = add_internal_value(shape(id), true);
+  // Inserts (once per value and direction) a reorder step into the other layout and returns the
+  // id of the copy, a new internal value.
+  int reordered_copy(int id, bool blocked) {
+    auto& copies = blocked ? blocked_copy_ : plain_copy_;
+    auto it = copies.find(id);
+    if (it != copies.end()) return it->second;
+    int copy = add_internal_value(shape(id), blocked);
     Step s;
-    s.kind = StepKind::ToBlocked;
+    s.kind = blocked ? StepKind::ToBlocked : StepKind::ToPlain;
     s.inputs = {id};
     s.output = copy;
     steps_.push_back(s);
-    blocked_copy_[id] = copy;
+    copies[id] = copy;
     return copy;
   }
 
