@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job: builds flipsweep and evaluates the committed CIFAR-style ResNet20 golden model
-# and Fashion-MNIST test set. Replaced by the fault campaign (configs/demo.yaml) once it lands.
+# The main job: builds flipsweep and evaluates the committed Fashion-MNIST ResNet20 on the real
+# Fashion-MNIST test set (configs/demo_eval.yaml). The fault campaign (configs/demo.yaml)
+# replaces it once it lands.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release > /dev/null
