@@ -50,6 +50,10 @@ struct ConvPrimitive {
   memory::desc src_md, weights_md, dst_md, bias_md, user_weights_md, scratchpad_md;
   bool has_bias = false;
   int64_t out_channels = 0;
+  // Where each element of the plain OIHW weight lands in oneDNN's packed layout, so a trial that
+  // changes a few weights patches a few floats instead of reordering the tensor. Empty when the
+  // tensor is too large to map (see map_packed_positions).
+  std::vector<int64_t> packed_position;
 };
 
 // Per-slot effective weights in the layouts the steps read.
@@ -117,7 +121,7 @@ class CpuBackend final : public Backend {
     SlotWeights& s = slots_.at(static_cast<size_t>(slot));
     if (!changes || !s.loaded) {
       s.weights = weights;
-      repack(s, nullptr);
+      repack(s, nullptr, nullptr);
     } else {
       std::vector<bool> changed(model_.graph.values.size(), false);
       for (const ValueChange& c : *changes) {
@@ -130,7 +134,7 @@ class CpuBackend final : public Backend {
           for (int64_t e : c.elements) dst.data[static_cast<size_t>(e)] = src.data[static_cast<size_t>(e)];
         }
       }
-      repack(s, &changed);
+      repack(s, &changed, changes);
     }
     s.loaded = true;
   }
@@ -427,6 +431,7 @@ class CpuBackend final : public Backend {
     prim.scratchpad_md = pd.scratchpad_desc();
     scratchpad_bytes_ = std::max<size_t>(scratchpad_bytes_, prim.scratchpad_md.get_size());
     prim.primitive = dnnl::convolution_forward(pd);
+    map_packed_positions(prim);
     s.conv_index = static_cast<int>(convs_.size());
     convs_.push_back(std::move(prim));
     conv_steps_.push_back(static_cast<int>(steps_.size()));
@@ -434,9 +439,36 @@ class CpuBackend final : public Backend {
     computed_[static_cast<size_t>(out)] = true;
   }
 
+  // oneDNN's packed weight layouts are opaque, so the map is found by reordering a tensor whose
+  // values are the element indices (plus one; padding stays 0). Floats hold integers exactly up to
+  // 2^24, which bounds the tensors mapped this way; larger ones are reordered whole on change.
+  void map_packed_positions(ConvPrimitive& prim) {
+    const int64_t count = static_cast<int64_t>(prim.user_weights_md.get_size() / sizeof(float));
+    if (count >= (int64_t{1} << 24)) return;
+    std::vector<float> indices(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i) indices[static_cast<size_t>(i)] = static_cast<float>(i + 1);
+    std::vector<float> packed(prim.weights_md.get_size() / sizeof(float), 0.0f);
+    dnnl::stream stream(engine_);
+    memory user(prim.user_weights_md, engine_, indices.data());
+    memory packed_memory(prim.weights_md, engine_, packed.data());
+    dnnl::reorder(user, packed_memory).execute(stream, user, packed_memory);
+    stream.wait();
+    prim.packed_position.assign(static_cast<size_t>(count), -1);
+    for (size_t j = 0; j < packed.size(); ++j)
+      if (packed[j] > 0.0f) prim.packed_position[static_cast<size_t>(packed[j]) - 1] = static_cast<int64_t>(j);
+    for (int64_t position : prim.packed_position)
+      if (position < 0) {  // not a plain permutation (should not happen): fall back to whole reorders
+        prim.packed_position.clear();
+        return;
+      }
+  }
+
   // Brings a slot's oneDNN-layout copies up to date; with `changed`, only for convs whose
   // weights or BN parameters changed.
-  void repack(SlotWeights& s, const std::vector<bool>* changed) {
+  void repack(SlotWeights& s, const std::vector<bool>* changed, const WeightChanges* changes) {
+    std::unordered_map<int, const ValueChange*> change_of;
+    if (changes)
+      for (const ValueChange& c : *changes) change_of[c.value] = &c;
     s.conv_weights.resize(convs_.size());
     s.epilogue_scale.resize(convs_.size());
     s.epilogue_shift.resize(convs_.size());
@@ -446,7 +478,13 @@ class CpuBackend final : public Backend {
       const Step& st = steps_[static_cast<size_t>(step_index)];
       const ConvPrimitive& prim = convs_[static_cast<size_t>(st.conv_index)];
       const size_t c = static_cast<size_t>(st.conv_index);
-      if (touched(st.weight)) {
+      auto change = change_of.find(st.weight);
+      if (touched(st.weight) && change != change_of.end() && !change->second->all && !prim.packed_position.empty() &&
+          !s.conv_weights[c].empty()) {
+        const Tensor& w = s.weights.tensors[static_cast<size_t>(st.weight)];
+        for (int64_t e : change->second->elements)
+          s.conv_weights[c][static_cast<size_t>(prim.packed_position[static_cast<size_t>(e)])] = w.data[static_cast<size_t>(e)];
+      } else if (touched(st.weight)) {
         const Tensor& w = s.weights.tensors[static_cast<size_t>(st.weight)];
         s.conv_weights[c].resize(prim.weights_md.get_size() / sizeof(float));
         memory user(prim.user_weights_md, engine_, const_cast<float*>(w.ptr()));
