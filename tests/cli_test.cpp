@@ -97,6 +97,19 @@ TEST(Cli, BadConfigFieldNamesFileAndField) {
   EXPECT_NE(r.output.find("batch_size"), std::string::npos) << r.output;
 }
 
+TEST(Cli, RunRejectsBadConfigsAndOverrides) {
+  CommandResult r = run_flipsweep("run /nonexistent/campaign.yaml");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("/nonexistent/campaign.yaml"), std::string::npos) << r.output;
+  r = run_flipsweep("run " + testing::source_path("configs/demo.yaml") + " --ber 2 --out " + testing::binary_path("cli_bad_ber"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("'ber'"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(testing::binary_path("cli_bad_ber/trials.csv")));
+  r = run_flipsweep("run --help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--resume"), std::string::npos);
+}
+
 TEST(Cli, BadCommandLineValuesAreErrors) {
   CommandResult r = run_flipsweep("eval --model " + kGoldenModel + " --dataset fashion-mnist-test --batch-size 0");
   EXPECT_NE(r.exit_code, 0);

@@ -11,11 +11,13 @@
 #include <iostream>
 
 #include "flipsweep/backend/backend.h"
+#include "flipsweep/campaign/campaign.h"
 #include "flipsweep/data/dataset.h"
 #include "flipsweep/error.h"
 #include "flipsweep/eval/evaluate.h"
 #include "flipsweep/graph/onnx_import.h"
 #include "flipsweep/model/weight_preparation.h"
+#include "flipsweep/util/yaml_config.h"
 
 namespace fs = flipsweep;
 
@@ -38,78 +40,16 @@ struct EvalSettings {
   bool no_progress = false;
 };
 
-// Reads a YAML value with an error that names the file and the field.
-template <typename T>
-T yaml_get(const YAML::Node& node, const std::string& file, const std::string& field) {
-  try {
-    return node.as<T>();
-  } catch (const YAML::Exception&) {
-    throw fs::Error(file + ": field '" + field + "' has an invalid value");
-  }
-}
-
-void check_known_keys(const YAML::Node& map, const std::vector<std::string>& known, const std::string& file,
-                      const std::string& prefix) {
-  for (const auto& kv : map) {
-    const std::string key = kv.first.as<std::string>();
-    if (std::find(known.begin(), known.end(), key) == known.end())
-      throw fs::Error(file + ": unknown field '" + prefix + key + "'");
-  }
-}
-
-fs::data::Preprocess read_preprocess(const YAML::Node& node, const std::string& file) {
-  fs::data::Preprocess p;
-  if (!node) return p;
-  if (!node.IsMap()) throw fs::Error(file + ": field 'dataset.preprocess' must be a mapping");
-  check_known_keys(node, {"mean", "std", "pad", "pad_value", "resize", "channels"}, file, "dataset.preprocess.");
-  if (node["mean"]) p.mean = yaml_get<std::vector<float>>(node["mean"], file, "dataset.preprocess.mean");
-  if (node["std"]) p.std = yaml_get<std::vector<float>>(node["std"], file, "dataset.preprocess.std");
-  if (node["pad"]) p.pad = yaml_get<int64_t>(node["pad"], file, "dataset.preprocess.pad");
-  if (node["pad_value"]) p.pad_value = yaml_get<int64_t>(node["pad_value"], file, "dataset.preprocess.pad_value");
-  if (node["resize"]) {
-    auto hw = yaml_get<std::vector<int64_t>>(node["resize"], file, "dataset.preprocess.resize");
-    if (hw.size() != 2) throw fs::Error(file + ": field 'dataset.preprocess.resize' must be [height, width]");
-    p.resize_height = hw[0];
-    p.resize_width = hw[1];
-  }
-  if (node["channels"]) p.channels = yaml_get<int64_t>(node["channels"], file, "dataset.preprocess.channels");
-  return p;
-}
-
 void read_eval_config(const std::string& file, EvalSettings& s) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(file);
-  } catch (const YAML::BadFile&) {
-    throw fs::Error(file + ": cannot open config file");
-  } catch (const YAML::Exception& e) {
-    throw fs::Error(file + ": invalid YAML: " + e.what());
-  }
-  if (!root.IsMap()) throw fs::Error(file + ": the config must be a YAML mapping");
-  check_known_keys(root, {"model", "dataset", "batch_size", "threads", "tile", "kernels"}, file, "");
+  YAML::Node root = fs::load_yaml_mapping(file);
+  fs::require_known_keys(root, {"model", "dataset", "batch_size", "threads", "tile", "kernels"}, file, "");
   if (!root["model"]) throw fs::Error(file + ": field 'model' is required");
-  s.model_path = yaml_get<std::string>(root["model"], file, "model");
-  if (root["batch_size"]) s.batch_size = yaml_get<int64_t>(root["batch_size"], file, "batch_size");
-  if (root["threads"]) s.threads = yaml_get<int>(root["threads"], file, "threads");
-  if (root["tile"]) s.tile = yaml_get<int64_t>(root["tile"], file, "tile");
-  if (root["kernels"]) s.kernels = yaml_get<std::string>(root["kernels"], file, "kernels");
-  const YAML::Node d = root["dataset"];
-  if (!d) throw fs::Error(file + ": field 'dataset' is required");
-  if (d.IsScalar()) {
-    s.dataset = fs::data::parse_dataset_spec(yaml_get<std::string>(d, file, "dataset"));
-  } else {
-    if (!d.IsMap()) throw fs::Error(file + ": field 'dataset' must be a string or a mapping");
-    check_known_keys(d, {"spec", "format", "paths", "limit", "preprocess"}, file, "dataset.");
-    if (d["spec"]) {
-      s.dataset = fs::data::parse_dataset_spec(yaml_get<std::string>(d["spec"], file, "dataset.spec"));
-    } else {
-      if (!d["format"] || !d["paths"]) throw fs::Error(file + ": field 'dataset' needs 'spec' or 'format' and 'paths'");
-      s.dataset.format = yaml_get<std::string>(d["format"], file, "dataset.format");
-      s.dataset.paths = yaml_get<std::vector<std::string>>(d["paths"], file, "dataset.paths");
-    }
-    if (d["limit"]) s.dataset.limit = yaml_get<int64_t>(d["limit"], file, "dataset.limit");
-    s.dataset.preprocess = read_preprocess(d["preprocess"], file);
-  }
+  s.model_path = fs::yaml_value<std::string>(root["model"], file, "model");
+  if (root["batch_size"]) s.batch_size = fs::yaml_value<int64_t>(root["batch_size"], file, "batch_size");
+  if (root["threads"]) s.threads = fs::yaml_value<int>(root["threads"], file, "threads");
+  if (root["tile"]) s.tile = fs::yaml_value<int64_t>(root["tile"], file, "tile");
+  if (root["kernels"]) s.kernels = fs::yaml_value<std::string>(root["kernels"], file, "kernels");
+  s.dataset = fs::read_dataset_config(root["dataset"], file);
   s.dataset_from_config = true;
 }
 
@@ -173,6 +113,39 @@ int run_eval(EvalSettings& s, const std::string& config) {
             << fmt::format("top-5    {:.2f} %  ({}/{})\n", r.top5_percent(), r.top5_correct, r.images)
             << fmt::format("speed    {:.1f} images/s ({:.2f} s)\n", r.images_per_second(), r.seconds);
   if (r.all_nan_images) std::cout << fmt::format("all-NaN  {} images had only NaN logits\n", r.all_nan_images);
+  return 0;
+}
+
+struct RunSettings {
+  std::string config_path;
+  int64_t trials = 0;
+  std::vector<double> bers;
+  long long seed = -1;
+  std::string out;
+  int threads = -1;
+  int64_t limit = 0;
+  bool resume = false;
+  bool save_faults = false;
+  bool no_progress = false;
+};
+
+int run_campaign_command(const RunSettings& s) {
+  fs::CampaignConfig config = fs::load_campaign_config(s.config_path);
+  // Command-line overrides, validated like the config's own values before any work.
+  if (s.trials) config.trials = s.trials;
+  if (!s.bers.empty()) config.bers = s.bers;
+  if (s.seed >= 0) config.seed = static_cast<uint64_t>(s.seed);
+  if (s.threads >= 0) config.threads = s.threads;
+  if (s.limit) config.dataset.limit = s.limit;
+  if (s.trials < 0) throw fs::Error("--trials must be at least 1");
+  if (s.limit < 0) throw fs::Error("--limit must be positive");
+  fs::validate_campaign_config(config);
+  fs::CampaignOptions options;
+  options.out_dir = s.out;
+  options.resume = s.resume;
+  options.save_faults = s.save_faults;
+  options.progress = !s.no_progress;
+  fs::run_campaign(config, options);
   return 0;
 }
 
@@ -253,6 +226,19 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--channels", eval.channels, "3 replicates a gray image to 3 channels");
   eval_cmd->add_flag("--no-progress", eval.no_progress, "no progress display");
 
+  RunSettings run;
+  CLI::App* run_cmd = app.add_subcommand("run", "Run a fault campaign (Monte Carlo bit flips) from a YAML config");
+  run_cmd->add_option("config", run.config_path, "campaign YAML (see configs/demo.yaml)")->required();
+  run_cmd->add_option("--trials", run.trials, "trials per (configuration, BER)");
+  run_cmd->add_option("--ber", run.bers, "bit error rates, e.g. 1e-6,1e-5")->delimiter(',');
+  run_cmd->add_option("--seed", run.seed, "campaign seed (faults are a function of seed, trial and tensor)");
+  run_cmd->add_option("--out", run.out, "output folder (default results/<name>)");
+  run_cmd->add_option("--threads", run.threads, "CPU threads (default: the config's, or all cores)");
+  run_cmd->add_option("--limit", run.limit, "use only the first N images of the dataset");
+  run_cmd->add_flag("--resume", run.resume, "skip trials already in trials.csv and finish the campaign");
+  run_cmd->add_flag("--save-faults", run.save_faults, "write every fault to faults.csv");
+  run_cmd->add_flag("--no-progress", run.no_progress, "no progress display");
+
   std::string inspect_path;
   CLI::App* inspect_cmd = app.add_subcommand("inspect", "List the graph and every parameter of an ONNX model");
   inspect_cmd->add_option("model", inspect_path, "ONNX model file")->required();
@@ -265,6 +251,7 @@ int main(int argc, char** argv) {
   try {
     if (*eval_cmd) return run_eval(eval, eval_config);
     if (*inspect_cmd) return run_inspect(inspect_path);
+    if (*run_cmd) return run_campaign_command(run);
   } catch (const fs::Error& e) {
     std::cerr << "flipsweep: error: " << e.what() << "\n";
     return 1;

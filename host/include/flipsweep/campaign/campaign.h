@@ -1,0 +1,63 @@
+#pragma once
+// A fault campaign: for every configuration (model × storage format), every BER and every
+// trial, inject the trial's faults into the stored weights, prepare effective weights in
+// O(faults), run the activation pass over the dataset and record what happened. Results are
+// appended trial by trial, so an interrupted campaign loses nothing and `resume` finishes it
+// with the same numbers an uninterrupted run gives.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "flipsweep/core/storage_formats.h"
+#include "flipsweep/data/dataset.h"
+#include "flipsweep/faults/fault_injector.h"
+#include "flipsweep/faults/targets.h"
+
+namespace flipsweep {
+
+struct CampaignModel {
+  std::string name;        // short label used in results ("tanh")
+  std::string path;        // ONNX file
+  std::string saf = "none";  // the model's SAF: in its graph, or applied by flipsweep (apply_saf)
+  bool apply_saf = false;
+};
+
+struct CampaignConfig {
+  std::string source;  // the YAML file, for messages
+  std::string name;
+  uint64_t seed = 1;
+  int64_t trials = 10;
+  std::vector<double> bers;
+  std::vector<core::StorageFormat> formats;
+  std::vector<CampaignModel> models;
+  data::DatasetSpec dataset;
+  TargetSpec targets;
+  std::string bits = "all";  // bit selection within a stored word (parse_bit_selection)
+  FaultSpec faults;          // model and exact-fault fields; rates come from `bers`
+  int64_t batch_size = 256;
+  int threads = 0;
+};
+
+// Parses and validates a campaign file; every problem is an Error naming the file and field,
+// raised before any work starts.
+CampaignConfig load_campaign_config(const std::string& path);
+
+// Checks values that the command line may have overridden (BER range, trials, ...).
+void validate_campaign_config(const CampaignConfig& config);
+
+// The resolved config as YAML (what results/<name>/config.yaml holds).
+std::string campaign_config_yaml(const CampaignConfig& config);
+
+struct CampaignOptions {
+  std::string out_dir;  // default results/<name>
+  bool resume = false;
+  bool save_faults = false;
+  bool progress = true;
+};
+
+// Runs the campaign and writes config.yaml, clean.csv, trials.csv (appended per trial),
+// faults.csv (with save_faults), summary.csv and summary.md into the output folder. Prints the
+// summary table to stdout.
+void run_campaign(const CampaignConfig& config, const CampaignOptions& options);
+
+}  // namespace flipsweep

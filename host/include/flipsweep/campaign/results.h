@@ -1,0 +1,64 @@
+#pragma once
+// Campaign result files: one CSV row per trial (appended as each trial ends), the clean accuracy
+// of each configuration, and the summaries rebuilt from those rows alone.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace flipsweep {
+
+struct TrialRecord {
+  std::string config;  // "<model>/<format>"
+  std::string format;
+  std::string saf;
+  double ber = 0.0;
+  int64_t trial = 0;
+  double top1 = 0.0;  // percent
+  double top5 = 0.0;  // percent
+  double sdc = 0.0;   // percent of images whose prediction differs from the fault-free model's
+  int64_t flips = 0;  // faults injected (flips, or stuck cells)
+  int64_t nonfinite = 0;  // non-finite effective weights
+  bool all_nan = false;   // every logit of every image was NaN
+  double seconds = 0.0;
+  std::string flips_per_tensor;  // "name:count;name:count" for tensors with faults
+};
+
+struct CleanRecord {
+  std::string config, format, saf;
+  double top1 = 0.0, top5 = 0.0;
+  int64_t images = 0;
+};
+
+struct PointSummary {
+  std::string config, format, saf;
+  double ber = 0.0;
+  int64_t trials = 0;
+  double clean_top1 = 0.0;
+  double mean = 0.0, std = 0.0, ci95 = 0.0, median = 0.0, min = 0.0, max = 0.0;  // top-1 %
+  double top5_mean = 0.0, sdc_mean = 0.0, flips_mean = 0.0, all_nan_share = 0.0;
+};
+
+// Shortest decimal that reads back as the same double ("1e-05", "0.25").
+std::string format_number(double value);
+
+std::string trials_csv_header();
+std::string trials_csv_row(const TrialRecord& r);
+// The record as trials.csv holds it (numbers rounded as written): summaries are computed from
+// these, so a resumed campaign, which reads earlier trials back, summarises identically.
+TrialRecord as_recorded(const TrialRecord& record);
+// Reads a trials.csv written by flipsweep; Error naming file and line for anything malformed.
+std::vector<TrialRecord> read_trials_csv(const std::string& path);
+
+std::string clean_csv(const std::vector<CleanRecord>& records);
+std::vector<CleanRecord> read_clean_csv(const std::string& path);
+
+// One summary per (config, BER), in the order configurations and BERs first appear.
+std::vector<PointSummary> summarize(const std::vector<TrialRecord>& trials, const std::vector<CleanRecord>& clean);
+std::string summary_csv(const std::vector<PointSummary>& points);
+// Laid out like seed 001's Tables I–III: datatype, SAF, clean top-1, then mean ± std per BER.
+std::string summary_markdown(const std::string& title, const std::vector<PointSummary>& points);
+
+// Writes `content` to `path` through a temporary file and a rename: never half-written.
+void write_file_atomically(const std::string& path, const std::string& content);
+
+}  // namespace flipsweep

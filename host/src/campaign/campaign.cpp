@@ -1,0 +1,298 @@
+#include "flipsweep/campaign/campaign.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <set>
+#include <tuple>
+
+#include "flipsweep/backend/backend.h"
+#include "flipsweep/campaign/results.h"
+#include "flipsweep/error.h"
+#include "flipsweep/eval/evaluate.h"
+#include "flipsweep/graph/onnx_import.h"
+#include "flipsweep/model/weight_preparation.h"
+#include "flipsweep/model/weight_transform.h"
+#include "flipsweep/util/progress.h"
+
+namespace flipsweep {
+
+namespace {
+
+namespace fsys = std::filesystem;
+
+// A model as the campaign runs it: loaded, SAF applied if asked, targets chosen. Loading every
+// model before the first trial makes a bad path, SAF or target pattern fail before any work.
+struct PreparedModel {
+  const CampaignModel* entry = nullptr;
+  std::unique_ptr<Model> model;
+  std::vector<int> targets;
+};
+
+PreparedModel prepare_model(const CampaignConfig& config, const CampaignModel& entry) {
+  PreparedModel p;
+  p.entry = &entry;
+  p.model = std::make_unique<Model>(load_onnx_model(entry.path));
+  try {
+    p.targets = select_fault_targets(*p.model, config.targets);
+  } catch (const Error& e) {
+    throw Error(config.source + ": field 'targets': " + e.what());
+  }
+  const bool in_graph = has_weight_transform(*p.model, p.targets);
+  if (entry.apply_saf) {
+    if (in_graph)
+      throw Error(config.source + ": model '" + entry.name + "' (" + entry.path +
+                  ") already transforms its weights in the graph; remove apply_saf");
+    std::vector<int> weights;
+    const auto roles = parameter_roles(*p.model);
+    for (int id : p.targets)
+      if (roles[static_cast<size_t>(id)] == ParameterRole::ConvWeight || roles[static_cast<size_t>(id)] == ParameterRole::LinearWeight)
+        weights.push_back(id);
+    apply_weight_saf(*p.model, entry.saf, weights);
+  } else if (entry.saf != "none" && !in_graph) {
+    throw Error(config.source + ": model '" + entry.name + "' is declared saf: " + entry.saf + " but " + entry.path +
+                " applies no weight transform; export it with the SAF or set apply_saf: true");
+  } else if (entry.saf == "none" && in_graph) {
+    throw Error(config.source + ": model '" + entry.name + "' (" + entry.path +
+                ") transforms its weights in the graph; declare its saf (tanh, softsign, ...)");
+  }
+  return p;
+}
+
+std::string trial_key(const std::string& config, double ber, int64_t trial) {
+  return config + "|" + format_number(ber) + "|" + std::to_string(trial);
+}
+
+// Non-finite effective weights that the activation pass reads, counted over what changed.
+int64_t count_nonfinite(const WeightSet& weights, const WeightChanges& changes, const std::vector<bool>& read_by_pass) {
+  int64_t count = 0;
+  for (const ValueChange& c : changes) {
+    if (!read_by_pass[static_cast<size_t>(c.value)]) continue;
+    const auto& data = weights.tensors[static_cast<size_t>(c.value)].data;
+    if (c.all) {
+      for (float v : data) count += std::isfinite(v) ? 0 : 1;
+    } else {
+      for (int64_t e : c.elements) count += std::isfinite(data[static_cast<size_t>(e)]) ? 0 : 1;
+    }
+  }
+  return count;
+}
+
+// Appends lines and flushes each, so a killed run keeps every finished trial.
+class AppendFile {
+ public:
+  AppendFile(const std::string& path, const std::string& header) : path_(path) {
+    const bool fresh = !fsys::exists(path) || fsys::file_size(path) == 0;
+    file_ = std::fopen(path.c_str(), "a");
+    if (!file_) throw Error(path + ": cannot open for appending");
+    if (fresh) line(header);
+  }
+  ~AppendFile() {
+    if (file_) std::fclose(file_);
+  }
+  AppendFile(const AppendFile&) = delete;
+  AppendFile& operator=(const AppendFile&) = delete;
+  void line(const std::string& text) {
+    if (std::fputs(text.c_str(), file_) < 0 || std::fputc('\n', file_) == EOF || std::fflush(file_) != 0)
+      throw Error(path_ + ": write failed");
+  }
+
+ private:
+  std::string path_;
+  std::FILE* file_ = nullptr;
+};
+
+}  // namespace
+
+void run_campaign(const CampaignConfig& config, const CampaignOptions& options) {
+  validate_campaign_config(config);
+  const std::string out_dir = options.out_dir.empty() ? "results/" + config.name : options.out_dir;
+  const std::string trials_path = out_dir + "/trials.csv";
+  const std::string faults_path = out_dir + "/faults.csv";
+
+  // Everything that can be wrong with the inputs fails here, before the first trial.
+  std::vector<PreparedModel> models;
+  for (const auto& entry : config.models) models.push_back(prepare_model(config, entry));
+  auto dataset = data::open_dataset(config.dataset);
+  const auto image_format = data::preprocessed_format(dataset->format(), config.dataset.preprocess);
+  for (const auto& p : models) {
+    const Shape& input = p.model->graph.values[static_cast<size_t>(p.model->graph.inputs.at(0))].shape;
+    const Shape image{1, image_format.channels, image_format.height, image_format.width};
+    if (input != image)
+      throw Error(config.source + ": model '" + p.entry->name + "' expects input " + shape_to_string(input) +
+                  " per image, the dataset gives " + shape_to_string(image) + " after preprocessing");
+  }
+  for (const auto& p : models)
+    for (const auto& format : config.formats)
+      if (config.faults.model == FaultModel::ExactFlips) {
+        bool found = false;
+        for (int id : p.targets) found = found || p.model->graph.values[static_cast<size_t>(id)].name == config.faults.exact_tensor;
+        if (!found)
+          throw Error(config.source + ": field 'faults.tensor': '" + config.faults.exact_tensor + "' is not a fault target of " +
+                      p.entry->path + " (" + format.name() + ")");
+      }
+
+  fsys::create_directories(out_dir);
+  std::set<std::string> done;
+  std::vector<TrialRecord> records;
+  if (fsys::exists(trials_path)) {
+    if (!options.resume)
+      throw Error(trials_path + " already exists: pass --resume to finish that campaign, or choose another --out");
+    records = read_trials_csv(trials_path);
+    for (const auto& r : records) done.insert(trial_key(r.config, r.ber, r.trial));
+    // Rewrite the file without a possibly half-written last line before appending.
+    std::string content = trials_csv_header() + "\n";
+    for (const auto& r : records) content += trials_csv_row(r) + "\n";
+    write_file_atomically(trials_path, content);
+  }
+  if (fsys::exists(faults_path)) {
+    if (!options.resume)
+      throw Error(faults_path + " already exists: pass --resume to finish that campaign, or choose another --out");
+    // Keep only the faults of recorded trials: a trial cut off before its row was written is run
+    // again and writes its faults again.
+    std::ifstream in(faults_path);
+    std::string line, content;
+    std::getline(in, line);
+    content = line + "\n";
+    while (std::getline(in, line)) {
+      const size_t a = line.find(','), b = line.find(',', a + 1), c = line.find(',', b + 1);
+      if (c == std::string::npos) continue;
+      const std::string key = line.substr(0, a) + "|" + line.substr(a + 1, b - a - 1) + "|" + line.substr(b + 1, c - b - 1);
+      if (done.count(key)) content += line + "\n";
+    }
+    write_file_atomically(faults_path, content);
+  }
+  const std::string resolved = campaign_config_yaml(config);
+  if (options.resume && fsys::exists(out_dir + "/config.yaml")) {
+    std::ifstream in(out_dir + "/config.yaml");
+    const std::string previous((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (previous != resolved)
+      std::cerr << "flipsweep: note: the config differs from " << out_dir
+                << "/config.yaml; recorded trials are kept as they are\n";
+  }
+  write_file_atomically(out_dir + "/config.yaml", resolved);
+  AppendFile trials_file(trials_path, trials_csv_header());
+  std::unique_ptr<AppendFile> faults_file;
+  if (options.save_faults) faults_file = std::make_unique<AppendFile>(faults_path, "config,ber,trial,tensor,element,bit,kind");
+
+  const double ber_max = *std::max_element(config.bers.begin(), config.bers.end());
+  const int64_t total_trials = static_cast<int64_t>(models.size() * config.formats.size() * config.bers.size()) * config.trials;
+  Progress progress("campaign " + config.name, total_trials, "trials", options.progress);
+  int64_t trials_seen = 0;
+  std::vector<CleanRecord> clean_records;
+  const int threads = config.threads > 0 ? config.threads : omp_get_max_threads();
+  std::cout << "campaign " << config.name << ": " << models.size() << " model(s) × " << config.formats.size()
+            << " format(s) × " << config.bers.size() << " BER(s) × " << config.trials << " trials on " << dataset->size()
+            << " images of " << dataset->name() << ", " << threads << " threads → " << out_dir << "\n"
+            << std::flush;
+
+  for (const auto& p : models) {
+    const Model& model = *p.model;
+    WeightPreparation preparation(model);
+    std::vector<bool> read_by_pass(model.graph.values.size(), false);
+    for (int id : preparation.activation_weight_ids()) read_by_pass[static_cast<size_t>(id)] = true;
+    BackendOptions backend_options;
+    backend_options.batch_size = config.batch_size;
+    backend_options.threads = config.threads;
+    auto backend = make_cpu_backend(model, backend_options);
+    EvalOptions eval_options;
+    eval_options.batch_size = config.batch_size;
+    eval_options.progress = false;
+
+    for (const auto& format : config.formats) {
+      const std::string config_name = p.entry->name + "/" + format.name();
+      FaultInjector injector(model, p.targets, format);
+      FaultSpec spec = config.faults;
+      spec.bits = parse_bit_selection(config.bits, format);
+      spec.rate_max = ber_max;
+
+      // The clean model in this storage format.
+      WeightSet weights = preparation.prepare_clean();
+      injector.apply_clean_encoding(weights);
+      WeightChanges encoded;
+      for (int id : p.targets) encoded.push_back(ValueChange{id, true, {}});
+      preparation.propagate(weights, encoded);
+      backend->load_weights(0, weights);
+      const EvalResult clean = evaluate(*backend, 0, *dataset, config.dataset.preprocess, eval_options);
+      clean_records.push_back({config_name, format.name(), p.entry->saf, clean.top1_percent(), clean.top5_percent(), clean.images});
+      write_file_atomically(out_dir + "/clean.csv", clean_csv(clean_records));
+
+      for (double ber : config.bers) {
+        spec.rate = ber;
+        for (int64_t trial = 0; trial < config.trials; ++trial) {
+          ++trials_seen;
+          if (done.count(trial_key(config_name, ber, trial))) continue;
+          const auto start = std::chrono::steady_clock::now();
+          TrialFaults faults = injector.inject(weights, config.seed, static_cast<uint32_t>(trial), spec);
+          WeightChanges changes = preparation.propagate(weights, faults.parameter_changes);
+          backend->load_weights(0, weights, &changes);
+          const int64_t nonfinite = count_nonfinite(weights, changes, read_by_pass);
+          const EvalResult r = evaluate(*backend, 0, *dataset, config.dataset.preprocess, eval_options);
+
+          TrialRecord record;
+          record.config = config_name;
+          record.format = format.name();
+          record.saf = p.entry->saf;
+          record.ber = ber;
+          record.trial = trial;
+          record.top1 = r.top1_percent();
+          record.top5 = r.top5_percent();
+          int64_t differing = 0;
+          for (size_t i = 0; i < r.predictions.size(); ++i) differing += r.predictions[i] != clean.predictions[i] ? 1 : 0;
+          record.sdc = r.images ? 100.0 * static_cast<double>(differing) / static_cast<double>(r.images) : 0.0;
+          record.flips = faults.total_faults;
+          record.nonfinite = nonfinite;
+          record.all_nan = r.images > 0 && r.all_nan_images == r.images;
+          for (size_t t = 0; t < faults.faults_per_target.size(); ++t)
+            if (faults.faults_per_target[t] > 0)
+              record.flips_per_tensor += (record.flips_per_tensor.empty() ? "" : ";") +
+                                         model.graph.values[static_cast<size_t>(p.targets[t])].name + ":" +
+                                         std::to_string(faults.faults_per_target[t]);
+
+          // Undo the trial the same O(faults) way it was applied.
+          injector.restore(weights, faults);
+          WeightChanges undo = preparation.propagate(weights, faults.parameter_changes);
+          backend->load_weights(0, weights, &undo);
+          record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+          if (faults_file)
+            for (const auto& f : faults.records)
+              faults_file->line(config_name + "," + format_number(ber) + "," + std::to_string(trial) + "," +
+                                model.graph.values[static_cast<size_t>(f.value)].name + "," + std::to_string(f.element) +
+                                "," + std::to_string(f.bit) + "," + fault_record_kind_name(f.kind));
+          trials_file.line(trials_csv_row(record));
+          records.push_back(as_recorded(record));
+          progress.advance(trials_seen);
+        }
+      }
+    }
+  }
+  progress.finish();
+
+  // Campaign order (model, format, BER, trial) whatever order resumed runs appended rows in, so a
+  // resumed campaign summarises exactly like an uninterrupted one.
+  std::map<std::string, size_t> config_rank;
+  for (const auto& c : clean_records) config_rank.emplace(c.config, config_rank.size());
+  auto rank = [&](const TrialRecord& r) {
+    const size_t b = static_cast<size_t>(std::find(config.bers.begin(), config.bers.end(), r.ber) - config.bers.begin());
+    const auto it = config_rank.find(r.config);
+    return std::make_tuple(it == config_rank.end() ? config_rank.size() : it->second, b, r.trial);
+  };
+  std::stable_sort(records.begin(), records.end(), [&](const TrialRecord& a, const TrialRecord& b) { return rank(a) < rank(b); });
+  const auto points = summarize(records, clean_records);
+  write_file_atomically(out_dir + "/summary.csv", summary_csv(points));
+  const std::string table = summary_markdown(config.name, points);
+  write_file_atomically(out_dir + "/summary.md", table);
+  std::cout << "\n" << table << "\nresults in " << out_dir << "/ (trials.csv, summary.csv, summary.md"
+            << (options.save_faults ? ", faults.csv" : "") << ")\n";
+}
+
+}  // namespace flipsweep

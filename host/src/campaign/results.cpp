@@ -1,0 +1,263 @@
+#include "flipsweep/campaign/results.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "flipsweep/error.h"
+
+namespace flipsweep {
+
+std::string format_number(double value) {
+  char buffer[40];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buffer, sizeof buffer, "%.*g", precision, value);
+    if (std::strtod(buffer, nullptr) == value) break;
+  }
+  return buffer;
+}
+
+namespace {
+
+std::vector<std::string> split(const std::string& line, char separator) {
+  std::vector<std::string> fields;
+  std::string field;
+  std::istringstream in(line);
+  while (std::getline(in, field, separator)) fields.push_back(field);
+  if (!line.empty() && line.back() == separator) fields.emplace_back();
+  return fields;
+}
+
+double parse_double(const std::string& text, const std::string& where) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0') throw Error(where + ": '" + text + "' is not a number");
+  return v;
+}
+
+int64_t parse_int(const std::string& text, const std::string& where) {
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0') throw Error(where + ": '" + text + "' is not an integer");
+  return v;
+}
+
+std::vector<std::vector<std::string>> read_csv(const std::string& path, const std::string& header) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw Error(path + ": cannot open");
+  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  // Every complete row ends with a newline; text after the last one is a row an interrupted
+  // append left half-written, and that trial is simply run again.
+  text.erase(text.find_last_of('\n') == std::string::npos ? 0 : text.find_last_of('\n') + 1);
+  std::istringstream in(text);
+  std::string line;
+  if (!std::getline(in, line) || line != header) throw Error(path + ": unexpected header (not written by this flipsweep?)");
+  const size_t columns = split(header, ',').size();
+  std::vector<std::vector<std::string>> rows;
+  int number = 1;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.empty()) continue;
+    auto fields = split(line, ',');
+    if (fields.size() != columns)
+      throw Error(path + ":" + std::to_string(number) + ": expected " + std::to_string(columns) + " fields");
+    rows.push_back(std::move(fields));
+  }
+  return rows;
+}
+
+// Two-sided 95% Student-t quantiles for 1..30 degrees of freedom; the normal 1.96 beyond.
+double t_quantile_975(int64_t dof) {
+  static const double table[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+                                 2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+                                 2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
+  if (dof < 1) return 0.0;
+  if (dof <= 30) return table[dof - 1];
+  return 1.96;
+}
+
+}  // namespace
+
+std::string trials_csv_header() {
+  return "config,format,saf,ber,trial,top1,top5,sdc,flips,nonfinite,all_nan,seconds,flips_per_tensor";
+}
+
+std::string trials_csv_row(const TrialRecord& r) {
+  std::ostringstream out;
+  char numbers[160];
+  std::snprintf(numbers, sizeof numbers, "%.4f,%.4f,%.4f,%lld,%lld,%d,%.3f", r.top1, r.top5, r.sdc,
+                static_cast<long long>(r.flips), static_cast<long long>(r.nonfinite), r.all_nan ? 1 : 0, r.seconds);
+  out << r.config << ',' << r.format << ',' << r.saf << ',' << format_number(r.ber) << ',' << r.trial << ',' << numbers
+      << ',' << r.flips_per_tensor;
+  return out.str();
+}
+
+namespace {
+
+TrialRecord parse_trial_fields(const std::vector<std::string>& f, const std::string& where) {
+  TrialRecord r;
+  r.config = f[0];
+  r.format = f[1];
+  r.saf = f[2];
+  r.ber = parse_double(f[3], where);
+  r.trial = parse_int(f[4], where);
+  r.top1 = parse_double(f[5], where);
+  r.top5 = parse_double(f[6], where);
+  r.sdc = parse_double(f[7], where);
+  r.flips = parse_int(f[8], where);
+  r.nonfinite = parse_int(f[9], where);
+  r.all_nan = parse_int(f[10], where) != 0;
+  r.seconds = parse_double(f[11], where);
+  r.flips_per_tensor = f[12];
+  return r;
+}
+
+}  // namespace
+
+TrialRecord as_recorded(const TrialRecord& record) {
+  return parse_trial_fields(split(trials_csv_row(record), ','), "trial record");
+}
+
+std::vector<TrialRecord> read_trials_csv(const std::string& path) {
+  std::vector<TrialRecord> out;
+  int line = 1;
+  for (const auto& f : read_csv(path, trials_csv_header())) out.push_back(parse_trial_fields(f, path + ":" + std::to_string(++line)));
+  return out;
+}
+
+std::string clean_csv(const std::vector<CleanRecord>& records) {
+  std::ostringstream out;
+  out << "config,format,saf,top1,top5,images\n";
+  for (const auto& r : records) {
+    char numbers[80];
+    std::snprintf(numbers, sizeof numbers, "%.4f,%.4f,%lld", r.top1, r.top5, static_cast<long long>(r.images));
+    out << r.config << ',' << r.format << ',' << r.saf << ',' << numbers << '\n';
+  }
+  return out.str();
+}
+
+std::vector<CleanRecord> read_clean_csv(const std::string& path) {
+  std::vector<CleanRecord> out;
+  int line = 1;
+  for (const auto& f : read_csv(path, "config,format,saf,top1,top5,images")) {
+    const std::string where = path + ":" + std::to_string(++line);
+    out.push_back({f[0], f[1], f[2], parse_double(f[3], where), parse_double(f[4], where), parse_int(f[5], where)});
+  }
+  return out;
+}
+
+std::vector<PointSummary> summarize(const std::vector<TrialRecord>& trials, const std::vector<CleanRecord>& clean) {
+  std::vector<std::pair<std::string, double>> order;
+  std::map<std::pair<std::string, double>, std::vector<const TrialRecord*>> groups;
+  for (const auto& t : trials) {
+    auto key = std::make_pair(t.config, t.ber);
+    if (!groups.count(key)) order.push_back(key);
+    groups[key].push_back(&t);
+  }
+  std::vector<PointSummary> points;
+  for (const auto& key : order) {
+    const auto& rows = groups[key];
+    PointSummary p;
+    p.config = key.first;
+    p.ber = key.second;
+    p.format = rows.front()->format;
+    p.saf = rows.front()->saf;
+    p.trials = static_cast<int64_t>(rows.size());
+    for (const auto& c : clean)
+      if (c.config == p.config) p.clean_top1 = c.top1;
+    std::vector<double> top1;
+    for (const auto* r : rows) {
+      top1.push_back(r->top1);
+      p.top5_mean += r->top5;
+      p.sdc_mean += r->sdc;
+      p.flips_mean += static_cast<double>(r->flips);
+      p.all_nan_share += r->all_nan ? 1.0 : 0.0;
+    }
+    const double n = static_cast<double>(rows.size());
+    p.top5_mean /= n;
+    p.sdc_mean /= n;
+    p.flips_mean /= n;
+    p.all_nan_share /= n;
+    for (double v : top1) p.mean += v;
+    p.mean /= n;
+    double squares = 0.0;
+    for (double v : top1) squares += (v - p.mean) * (v - p.mean);
+    p.std = rows.size() > 1 ? std::sqrt(squares / (n - 1.0)) : 0.0;
+    p.ci95 = rows.size() > 1 ? t_quantile_975(p.trials - 1) * p.std / std::sqrt(n) : 0.0;
+    std::sort(top1.begin(), top1.end());
+    p.min = top1.front();
+    p.max = top1.back();
+    const size_t mid = top1.size() / 2;
+    p.median = top1.size() % 2 ? top1[mid] : 0.5 * (top1[mid - 1] + top1[mid]);
+    points.push_back(p);
+  }
+  return points;
+}
+
+std::string summary_csv(const std::vector<PointSummary>& points) {
+  std::ostringstream out;
+  out << "config,format,saf,ber,trials,clean_top1,top1_mean,top1_std,top1_ci95,top1_median,top1_min,top1_max,"
+         "top5_mean,sdc_mean,flips_mean,all_nan_share\n";
+  for (const auto& p : points) {
+    char numbers[256];
+    std::snprintf(numbers, sizeof numbers, "%lld,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.2f,%.4f",
+                  static_cast<long long>(p.trials), p.clean_top1, p.mean, p.std, p.ci95, p.median, p.min, p.max,
+                  p.top5_mean, p.sdc_mean, p.flips_mean, p.all_nan_share);
+    out << p.config << ',' << p.format << ',' << p.saf << ',' << format_number(p.ber) << ',' << numbers << '\n';
+  }
+  return out.str();
+}
+
+std::string summary_markdown(const std::string& title, const std::vector<PointSummary>& points) {
+  std::vector<double> bers;
+  std::vector<std::string> configs;
+  for (const auto& p : points) {
+    if (std::find(bers.begin(), bers.end(), p.ber) == bers.end()) bers.push_back(p.ber);
+    if (std::find(configs.begin(), configs.end(), p.config) == configs.end()) configs.push_back(p.config);
+  }
+  std::sort(bers.begin(), bers.end());
+  std::ostringstream out;
+  out << "### " << title << "\n\nTop-1 accuracy (%) before faults and after, mean ± std over trials.\n\n"
+      << "| Datatype | SAF | Top-1 (%) |";
+  for (double b : bers) out << " After Top-1 (%) BER " << format_number(b) << " |";
+  out << "\n|---|---|---|";
+  for (size_t i = 0; i < bers.size(); ++i) out << "---|";
+  out << "\n";
+  for (const auto& config : configs) {
+    const PointSummary* first = nullptr;
+    for (const auto& p : points)
+      if (p.config == config && !first) first = &p;
+    std::string datatype = first->format;
+    std::transform(datatype.begin(), datatype.end(), datatype.begin(), ::toupper);
+    char clean[32];
+    std::snprintf(clean, sizeof clean, "%.2f", first->clean_top1);
+    out << "| " << datatype << " | " << first->saf << " | " << clean << " |";
+    for (double b : bers) {
+      const PointSummary* cell = nullptr;
+      for (const auto& p : points)
+        if (p.config == config && p.ber == b) cell = &p;
+      char text[64] = "–";
+      if (cell) std::snprintf(text, sizeof text, "%.2f ± %.2f", cell->mean, cell->std);
+      out << ' ' << text << " |";
+    }
+    out << "\n";
+  }
+  return out.str();
+}
+
+void write_file_atomically(const std::string& path, const std::string& content) {
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    if (!out) throw Error(temporary + ": cannot write");
+    out << content;
+    out.flush();
+    if (!out) throw Error(temporary + ": write failed");
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) throw Error(path + ": cannot replace with " + temporary);
+}
+
+}  // namespace flipsweep

@@ -1,0 +1,70 @@
+#include "flipsweep/util/yaml_config.h"
+
+#include <algorithm>
+
+namespace flipsweep {
+
+YAML::Node load_yaml_mapping(const std::string& file) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file);
+  } catch (const YAML::BadFile&) {
+    throw Error(file + ": cannot open config file");
+  } catch (const YAML::Exception& e) {
+    throw Error(file + ": invalid YAML: " + e.what());
+  }
+  if (!root.IsMap()) throw Error(file + ": the config must be a YAML mapping");
+  return root;
+}
+
+void require_known_keys(const YAML::Node& map, const std::vector<std::string>& known, const std::string& file,
+                        const std::string& prefix) {
+  for (const auto& kv : map) {
+    const std::string key = kv.first.as<std::string>();
+    if (std::find(known.begin(), known.end(), key) == known.end())
+      throw Error(file + ": unknown field '" + prefix + key + "'");
+  }
+}
+
+namespace {
+
+data::Preprocess read_preprocess(const YAML::Node& node, const std::string& file) {
+  data::Preprocess p;
+  if (!node) return p;
+  if (!node.IsMap()) throw Error(file + ": field 'dataset.preprocess' must be a mapping");
+  require_known_keys(node, {"mean", "std", "pad", "pad_value", "resize", "channels"}, file, "dataset.preprocess.");
+  if (node["mean"]) p.mean = yaml_value<std::vector<float>>(node["mean"], file, "dataset.preprocess.mean");
+  if (node["std"]) p.std = yaml_value<std::vector<float>>(node["std"], file, "dataset.preprocess.std");
+  if (node["pad"]) p.pad = yaml_value<int64_t>(node["pad"], file, "dataset.preprocess.pad");
+  if (node["pad_value"]) p.pad_value = yaml_value<int64_t>(node["pad_value"], file, "dataset.preprocess.pad_value");
+  if (node["resize"]) {
+    auto hw = yaml_value<std::vector<int64_t>>(node["resize"], file, "dataset.preprocess.resize");
+    if (hw.size() != 2) throw Error(file + ": field 'dataset.preprocess.resize' must be [height, width]");
+    p.resize_height = hw[0];
+    p.resize_width = hw[1];
+  }
+  if (node["channels"]) p.channels = yaml_value<int64_t>(node["channels"], file, "dataset.preprocess.channels");
+  return p;
+}
+
+}  // namespace
+
+data::DatasetSpec read_dataset_config(const YAML::Node& d, const std::string& file) {
+  if (!d) throw Error(file + ": field 'dataset' is required");
+  if (d.IsScalar()) return data::parse_dataset_spec(yaml_value<std::string>(d, file, "dataset"));
+  if (!d.IsMap()) throw Error(file + ": field 'dataset' must be a string or a mapping");
+  require_known_keys(d, {"spec", "format", "paths", "limit", "preprocess"}, file, "dataset.");
+  data::DatasetSpec spec;
+  if (d["spec"]) {
+    spec = data::parse_dataset_spec(yaml_value<std::string>(d["spec"], file, "dataset.spec"));
+  } else {
+    if (!d["format"] || !d["paths"]) throw Error(file + ": field 'dataset' needs 'spec' or 'format' and 'paths'");
+    spec.format = yaml_value<std::string>(d["format"], file, "dataset.format");
+    spec.paths = yaml_value<std::vector<std::string>>(d["paths"], file, "dataset.paths");
+  }
+  if (d["limit"]) spec.limit = yaml_value<int64_t>(d["limit"], file, "dataset.limit");
+  spec.preprocess = read_preprocess(d["preprocess"], file);
+  return spec;
+}
+
+}  // namespace flipsweep
