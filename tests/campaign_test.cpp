@@ -1,6 +1,7 @@
 // Fault campaigns end to end on the golden ResNet20 and real Fashion-MNIST images: result files,
 // resume after an interruption giving the same results, faults.csv replayed independently giving
 // the recorded accuracy, common random numbers across SAFs, and config errors before any work.
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -92,6 +93,18 @@ TEST(Campaign, WritesResultsAndResumesToTheSameNumbers) {
   run_campaign(config, quiet(dir + "/resumed", true));
   EXPECT_EQ(comparable_rows(dir + "/resumed/trials.csv"), full);
   EXPECT_EQ(read_text(dir + "/resumed/summary.csv"), read_text(dir + "/full/summary.csv"));
+
+  // `flipsweep report` rebuilds the summaries from the CSVs alone.
+  const std::string summary = read_text(dir + "/full/summary.csv");
+  const std::string table = read_text(dir + "/full/summary.md");
+  fsys::remove(dir + "/full/summary.csv");
+  fsys::remove(dir + "/full/summary.md");
+  EXPECT_EQ(report_campaign(dir + "/full"), table);
+  EXPECT_EQ(read_text(dir + "/full/summary.csv"), summary);
+  if (std::system(FLIPSWEEP_PYTHON " -c 'import matplotlib' > /dev/null 2>&1") == 0) {
+    EXPECT_TRUE(fsys::exists(dir + "/full/accuracy_vs_ber.png"));
+    EXPECT_TRUE(fsys::exists(dir + "/full/accuracy_vs_ber.svg"));
+  }
 }
 
 // Applies faults.csv to the fp32 parameters by flipping bits of the stored words, without the

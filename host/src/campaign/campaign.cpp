@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -291,8 +292,39 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
   write_file_atomically(out_dir + "/summary.csv", summary_csv(points));
   const std::string table = summary_markdown(config.name, points);
   write_file_atomically(out_dir + "/summary.md", table);
+  plot_campaign(out_dir);
   std::cout << "\n" << table << "\nresults in " << out_dir << "/ (trials.csv, summary.csv, summary.md"
             << (options.save_faults ? ", faults.csv" : "") << ")\n";
+}
+
+std::string report_campaign(const std::string& folder) {
+  const std::string trials_path = folder + "/trials.csv";
+  if (!fsys::exists(trials_path)) throw Error(folder + ": no trials.csv (not a campaign folder?)");
+  const auto records = read_trials_csv(trials_path);
+  const std::vector<CleanRecord> clean =
+      fsys::exists(folder + "/clean.csv") ? read_clean_csv(folder + "/clean.csv") : std::vector<CleanRecord>{};
+  const auto points = summarize(records, clean);
+  write_file_atomically(folder + "/summary.csv", summary_csv(points));
+  const std::string table = summary_markdown(fsys::path(folder).filename().string(), points);
+  write_file_atomically(folder + "/summary.md", table);
+  plot_campaign(folder);
+  return table;
+}
+
+void plot_campaign(const std::string& folder) {
+  const std::string script = std::string(FLIPSWEEP_SOURCE_DIR) + "/python/plot_results.py";
+  if (!fsys::exists("/usr/bin/python3") || !fsys::exists(script)) {
+    std::cerr << "flipsweep: no plot: needs /usr/bin/python3 and " << script << "\n";
+    return;
+  }
+  // Single-quoted for the shell; a path containing a quote is refused rather than escaped.
+  if (folder.find('\'') != std::string::npos || script.find('\'') != std::string::npos) {
+    std::cerr << "flipsweep: no plot: the folder name contains a quote\n";
+    return;
+  }
+  const std::string command = "/usr/bin/python3 '" + script + "' '" + folder + "'";
+  const int status = std::system(command.c_str());
+  if (status != 0) std::cerr << "flipsweep: no plot made (see the message above; python3-matplotlib installs matplotlib)\n";
 }
 
 }  // namespace flipsweep

@@ -239,6 +239,10 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--save-faults", run.save_faults, "write every fault to faults.csv");
   run_cmd->add_flag("--no-progress", run.no_progress, "no progress display");
 
+  std::string report_folder;
+  CLI::App* report_cmd = app.add_subcommand("report", "Rebuild a campaign's summary table and plot from its CSV files");
+  report_cmd->add_option("folder", report_folder, "campaign output folder (results/<name>)")->required();
+
   std::string inspect_path;
   CLI::App* inspect_cmd = app.add_subcommand("inspect", "List the graph and every parameter of an ONNX model");
   inspect_cmd->add_option("model", inspect_path, "ONNX model file")->required();
@@ -252,6 +256,10 @@ int main(int argc, char** argv) {
     if (*eval_cmd) return run_eval(eval, eval_config);
     if (*inspect_cmd) return run_inspect(inspect_path);
     if (*run_cmd) return run_campaign_command(run);
+    if (*report_cmd) {
+      std::cout << fs::report_campaign(report_folder);
+      return 0;
+    }
   } catch (const fs::Error& e) {
     std::cerr << "flipsweep: error: " << e.what() << "\n";
     return 1;

@@ -60,4 +60,12 @@ struct CampaignOptions {
 // summary table to stdout.
 void run_campaign(const CampaignConfig& config, const CampaignOptions& options);
 
+// Rebuilds summary.csv and summary.md of a campaign folder from trials.csv and clean.csv alone,
+// prints the table and makes the plot. Returns the table.
+std::string report_campaign(const std::string& folder);
+
+// Runs python/plot_results.py on a campaign folder when /usr/bin/python3 and matplotlib are
+// there; otherwise prints why no plot was made. Never fails the campaign.
+void plot_campaign(const std::string& folder);
+
 }  // namespace flipsweep

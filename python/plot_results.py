@@ -1,0 +1,70 @@
+#!/usr/bin/python3
+"""Accuracy vs bit error rate from a campaign's summary.csv: one line per configuration
+(model SAF × storage format), mean top-1 with a ±1 std band, log-scaled BER axis, the clean
+accuracy at the left as a dotted reference. Writes accuracy_vs_ber.png and .svg beside it.
+
+    /usr/bin/python3 python/plot_results.py results/<campaign>
+
+`flipsweep run` and `flipsweep report` call this when matplotlib is installed.
+"""
+import csv
+import os
+import sys
+
+
+def main(argv):
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    folder = argv[1]
+    summary = os.path.join(folder, "summary.csv")
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("plot_results.py: matplotlib is not installed (Debian package python3-matplotlib); no plot made",
+              file=sys.stderr)
+        return 3
+    with open(summary, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        print(f"plot_results.py: {summary} has no rows", file=sys.stderr)
+        return 1
+    series = {}
+    for r in rows:
+        ber = float(r["ber"])
+        if ber <= 0:
+            continue  # exact-fault campaigns have no BER axis
+        series.setdefault(r["config"], []).append(
+            (ber, float(r["top1_mean"]), float(r["top1_std"]), float(r["clean_top1"]), r["saf"], r["format"]))
+    if not series:
+        print(f"plot_results.py: {summary} has no BER > 0 rows to plot", file=sys.stderr)
+        return 1
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for config, points in series.items():
+        points.sort()
+        bers = [p[0] for p in points]
+        mean = [p[1] for p in points]
+        low = [max(0.0, p[1] - p[2]) for p in points]
+        high = [min(100.0, p[1] + p[2]) for p in points]
+        label = f"{points[0][5].upper()} {points[0][4]}"
+        line, = ax.plot(bers, mean, marker="o", markersize=3, label=label)
+        ax.fill_between(bers, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
+        ax.axhline(points[0][3], color=line.get_color(), linestyle=":", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("bit error rate")
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title(os.path.basename(os.path.normpath(folder)) + ": mean ± std over trials (dotted: fault-free)")
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    for ext in ("png", "svg"):
+        fig.savefig(os.path.join(folder, "accuracy_vs_ber." + ext), dpi=150)
+    print(f"plot: {os.path.join(folder, 'accuracy_vs_ber.png')} (.svg)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
