@@ -23,6 +23,7 @@
 #include "flipsweep/model/weight_preparation.h"
 #include "flipsweep/model/weight_transform.h"
 #include "flipsweep/util/progress.h"
+#include "flipsweep/util/yaml_config.h"
 
 namespace flipsweep {
 
@@ -305,7 +306,13 @@ std::string report_campaign(const std::string& folder) {
       fsys::exists(folder + "/clean.csv") ? read_clean_csv(folder + "/clean.csv") : std::vector<CleanRecord>{};
   const auto points = summarize(records, clean);
   write_file_atomically(folder + "/summary.csv", summary_csv(points));
-  const std::string table = summary_markdown(fsys::path(folder).filename().string(), points);
+  // The table is titled with the campaign's name, as `flipsweep run` titles it.
+  std::string title = fsys::path(folder).filename().string();
+  if (fsys::exists(folder + "/config.yaml")) {
+    const YAML::Node config = load_yaml_mapping(folder + "/config.yaml");
+    if (config["name"]) title = yaml_value<std::string>(config["name"], folder + "/config.yaml", "name");
+  }
+  const std::string table = summary_markdown(title, points);
   write_file_atomically(folder + "/summary.md", table);
   plot_campaign(folder);
   return table;
