@@ -473,12 +473,13 @@ def replay(args):
             results.append((config_name, row["ber"], row["trial"], count, recorded, replayed, ok, "; ".join(note)))
 
     width = max([len(r[0]) for r in results] + [6])
-    print(f"\n{'config':<{width}}  {'ber':>8}  {'trial':>5}  {'faults':>6}  {'recorded':>9}  {'replayed':>9}  status")
-    for config_name, ber, trial, count, recorded, replayed, ok, note in results:
-        if args.verbose or not ok or note:
-            print(f"{config_name:<{width}}  {ber:>8}  {trial:>5}  {count:>6}  {recorded:>9.4f}  {replayed:>9.4f}  "
-                  f"{'ok' if ok else 'MISMATCH'}{'  ' + note if note else ''}")
-    print(f"\n{'config':<{width}}  {'top1 match':>10}  {'top5 (info)':>11}  {'sdc (info)':>10}  clean top1")
+    shown = [r for r in results if args.verbose or not r[6] or r[7]]
+    if shown:
+        print(f"\n{'config':<{width}}  {'ber':>8}  {'trial':>5}  {'faults':>6}  {'recorded':>9}  {'replayed':>9}  status")
+    for config_name, ber, trial, count, recorded, replayed, ok, note in shown:
+        print(f"{config_name:<{width}}  {ber:>8}  {trial:>5}  {count:>6}  {recorded:>9.4f}  {replayed:>9.4f}  "
+              f"{'ok' if ok else 'MISMATCH'}{'  ' + note if note else ''}")
+    print(f"\n{'config':<{width}}  {'match':>10}  {'top5 (info)':>11}  {'sdc (info)':>10}  clean top1")
     all_ok = True
     for config_name, s in summary.items():
         print(f"{config_name:<{width}}  {s['matched']:>4}/{s['trials']:<5}  {s['top5']:>5}/{s['trials']:<5}  "
