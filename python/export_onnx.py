@@ -8,6 +8,7 @@ Usage as a library:
 Usage from the shell (random weights unless --checkpoint is given):
     /usr/bin/python3 python/export_onnx.py --model resnet20 --saf tanh --out m.onnx
     /usr/bin/python3 python/export_onnx.py --model resnet18 --checkpoint r18.pt --out r18.onnx
+    /usr/bin/python3 python/export_onnx.py --model unet --activation hardsigmoid --up nearest --out u.onnx
 
 What the export guarantees, and why:
   * opset 13; input "input", output "logits", batch axis dynamic ("batch"),
@@ -22,7 +23,9 @@ What the export guarantees, and why:
   * initializer names are the state_dict names.  torch deduplicates identical
     initializers (e.g. two all-zero running_mean buffers) by routing one name
     through an Identity node; such names count as present.
-  * only ops the importer supports appear, and the file passes onnx.checker.
+  * only ops the importer supports appear, Resize's scales/sizes are known at load
+    or initializers (the importer reads them at load), and the file passes
+    onnx.checker.
 """
 
 import argparse
@@ -94,11 +97,10 @@ def _expected_tensor_names(model):
 
 
 def _saf_weight_names(model):
-    """{weight name: saf} for every SAF-wrapped conv/linear with an SAF."""
+    """{weight name: saf} for every SAF-wrapped conv/conv-transpose/linear with an SAF."""
     names = {}
     for module_name, module in model.named_modules():
-        if isinstance(module, (flipsweep_models.SAFConv2d, flipsweep_models.SAFLinear)) \
-                and module.saf is not None:
+        if isinstance(module, flipsweep_models.SAF_MODULE_TYPES) and module.saf is not None:
             names[f"{module_name}.weight"] = module.saf
     return names
 
@@ -148,6 +150,21 @@ def verify_export(model, model_proto):
             f"{expected_bn} BatchNorm modules: BN was fused or dropped")
 
     initializer_names = {init.name for init in graph.initializer}
+    # The importer folds Resize's scales/sizes into the op at load time, so they must be a
+    # Constant, an initializer, or a Concat of Constants (torch's own nn.Upsample export, which
+    # the importer evaluates at load; flipsweep_models.NearestUpsample2d exports one Constant).
+    constant_outputs = {node.output[0] for node in graph.node if node.op_type == "Constant"}
+    constant_outputs |= {node.output[0] for node in graph.node
+                         if node.op_type == "Concat" and all(i in constant_outputs for i in node.input)}
+    for node in graph.node:
+        if node.op_type != "Resize":
+            continue
+        for position, role in ((2, "scales"), (3, "sizes")):
+            if position < len(node.input) and node.input[position] and \
+                    node.input[position] not in constant_outputs | initializer_names:
+                raise ExportCheckError(
+                    f"Resize {node.name}: {role} {node.input[position]!r} is computed in the "
+                    f"graph; the importer needs a Constant, an initializer or a Concat of Constants")
     identity_outputs = {node.output[0] for node in graph.node if node.op_type == "Identity"}
     missing = [name for name in _expected_tensor_names(model)
                if name not in initializer_names and name not in identity_outputs]
@@ -241,8 +258,13 @@ def main(argv=None):
     parser.add_argument("--model", choices=sorted(flipsweep_models.MODEL_BUILDERS), required=True)
     parser.add_argument("--saf", choices=sorted(flipsweep_models.SAF_FUNCTIONS), default=None)
     parser.add_argument("--num-classes", type=int, default=None,
-                        help="default: 10 for resnet20, 1000 for resnet18")
-    parser.add_argument("--in-channels", type=int, default=3, help="resnet20 only")
+                        help="default: 10 for resnet20, 1000 for resnet18, 2 for unet")
+    parser.add_argument("--in-channels", type=int, default=None,
+                        help="resnet20 (default 3) and unet (default 1) only")
+    parser.add_argument("--activation", choices=sorted(flipsweep_models.UNET_ACTIVATIONS),
+                        default=None, help="unet only (default relu)")
+    parser.add_argument("--up", choices=flipsweep_models.UNET_UPSAMPLING, default=None,
+                        help="unet only (default transpose)")
     parser.add_argument("--checkpoint", default=None,
                         help="state_dict (.pt) to load; random weights otherwise")
     parser.add_argument("--seed", type=int, default=0, help="seed for random weights")
@@ -254,15 +276,22 @@ def main(argv=None):
     kwargs = {"saf": args.saf}
     if args.num_classes is not None:
         kwargs["num_classes"] = args.num_classes
-    if args.model == "resnet20":
+    if args.in_channels is not None:
+        if args.model not in ("resnet20", "unet"):
+            parser.error("--in-channels applies to resnet20 and unet only")
         kwargs["in_channels"] = args.in_channels
+    for option in ("activation", "up"):
+        if getattr(args, option) is not None:
+            if args.model != "unet":
+                parser.error(f"--{option} applies to unet only")
+            kwargs[option] = getattr(args, option)
     model = flipsweep_models.MODEL_BUILDERS[args.model](**kwargs)
     if args.checkpoint:
         _load_checkpoint(model, args.checkpoint)
     model.eval()
 
     channels, height, width = flipsweep_models.MODEL_INPUT_SHAPES[args.model]
-    if args.model == "resnet20":
+    if args.in_channels is not None:
         channels = args.in_channels
     export(model, torch.zeros(1, channels, height, width), args.out)
 

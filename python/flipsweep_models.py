@@ -6,8 +6,11 @@ weight-SAF mechanism of its section III:
 
   * resnet20(num_classes, in_channels, saf)  -- CIFAR ResNet20 (He et al. 2016)
   * resnet18(num_classes, saf)               -- torchvision ResNet18, untrained
-  * SAFConv2d / SAFLinear                    -- Conv2d / Linear that use tau(W)
-                                                in forward but store the raw W
+  * unet(in_channels, num_classes, ...)      -- small U-Net encoder-decoder with
+                                                per-pixel class logits
+  * SAFConv2d / SAFConvTranspose2d /         -- Conv2d / ConvTranspose2d / Linear
+    SAFLinear                                   that use tau(W) in forward but
+                                                store the raw W
 
 Why the SAF lives in forward and not in the stored weight: the fault model
 flips bits of the *stored* parameter W, and tau is applied when the weight is
@@ -165,8 +168,34 @@ class SAFLinear(nn.Linear):
         return super().extra_repr() + f", saf={self.saf!r}"
 
 
+class SAFConvTranspose2d(nn.ConvTranspose2d):
+    """nn.ConvTranspose2d whose forward uses tau(weight); the parameter stays raw W.
+
+    Exports as tau's chain on the weight followed by ConvTranspose (input 1).
+    """
+
+    def __init__(self, *args, saf=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.saf = saf
+        self._tau = saf_function(saf)
+
+    def forward(self, x, output_size=None):
+        if output_size is not None:
+            raise ValueError("SAFConvTranspose2d does not take output_size; set output_padding")
+        weight = self.weight if self._tau is None else self._tau(self.weight)
+        return F.conv_transpose2d(x, weight, self.bias, self.stride, self.padding,
+                                  self.output_padding, self.groups, self.dilation)
+
+    def extra_repr(self):
+        return super().extra_repr() + f", saf={self.saf!r}"
+
+
+SAF_MODULE_TYPES = (SAFConv2d, SAFConvTranspose2d, SAFLinear)
+
+
 def apply_saf(model, saf):
-    """Replaces every nn.Conv2d / nn.Linear in `model` by its SAF version.
+    """Replaces every nn.Conv2d / nn.ConvTranspose2d / nn.Linear in `model` by
+    its SAF version.
 
     Parameters are carried over unchanged (same tensors, same names), so this
     can wrap a pretrained torchvision model for SAF fine-tuning (paper
@@ -184,6 +213,17 @@ def apply_saf(model, saf):
                 child.in_channels, child.out_channels, child.kernel_size,
                 stride=child.stride, padding=child.padding, dilation=child.dilation,
                 groups=child.groups, bias=child.bias is not None,
+                padding_mode=child.padding_mode, device="meta", saf=saf)
+            replacement.weight = child.weight
+            replacement.bias = child.bias
+            replacement.train(child.training)
+            setattr(model, name, replacement)
+        elif isinstance(child, nn.ConvTranspose2d) and not isinstance(child, SAFConvTranspose2d):
+            replacement = SAFConvTranspose2d(
+                child.in_channels, child.out_channels, child.kernel_size,
+                stride=child.stride, padding=child.padding,
+                output_padding=child.output_padding, groups=child.groups,
+                bias=child.bias is not None, dilation=child.dilation,
                 padding_mode=child.padding_mode, device="meta", saf=saf)
             replacement.weight = child.weight
             replacement.bias = child.bias
@@ -311,13 +351,202 @@ def resnet18(num_classes=1000, saf=None):
     return apply_saf(model, saf)
 
 
+# ---------------------------------------------------------------------------
+# Small U-Net (Ronneberger et al. 2015) for per-pixel classification
+# ---------------------------------------------------------------------------
+
+# Activation name -> module.  Each exports as one ONNX node of the same name
+# (opset 13): Relu, Sigmoid, HardSigmoid (alpha = 1/6, beta = 0.5, which is
+# torch's relu6(x + 3) / 6).
+UNET_ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "sigmoid": nn.Sigmoid,
+    "hardsigmoid": nn.Hardsigmoid,
+}
+
+# Upsampling name -> how the decoder doubles H and W:
+#   "transpose": ConvTranspose2d(kernel 2, stride 2) that also halves the
+#                channels (ONNX ConvTranspose; its weight is a fault target);
+#   "nearest":   NearestUpsample2d(2), an nn.Upsample(scale_factor=2,
+#                mode="nearest") exported as one Resize (nearest, asymmetric
+#                coordinates, floor rounding) with Constant scales; channels
+#                unchanged, so the decoder block after the concat is wider.
+UNET_UPSAMPLING = ("transpose", "nearest")
+
+
+class _NearestUpsampleWithOnnxSymbol(torch.autograd.Function):
+    """Nearest upsampling by an integer factor, exported as a single Resize.
+
+    torch 1.13 exports nn.Upsample(scale_factor=2, mode="nearest") as
+    Resize(x, "", Concat(Constant [1, 1], Constant [2, 2])).  With constant
+    folding off (see export_onnx.py) the Concat stays in the graph, and the
+    importer needs Resize's scales to be a Constant or an initializer, not a
+    computed value.  This symbolic emits Resize(x, "", Constant [1, 1, s, s])
+    with the attributes torch uses (asymmetric coordinates, floor rounding);
+    forward is F.interpolate, so the numbers are exactly nn.Upsample's.
+    """
+
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.scale = scale
+        return F.interpolate(x, scale_factor=scale, mode="nearest")
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # Output pixel (i, j) reads input (i // s, j // s): sum each s x s block.
+        s = ctx.scale
+        n, c, h, w = grad_output.shape
+        return grad_output.reshape(n, c, h // s, s, w // s, s).sum(dim=(3, 5)), None
+
+    @staticmethod
+    def symbolic(g, x, scale):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            roi = torch.onnx.symbolic_helper._optional_input_placeholder_tensor(g)
+            scales = g.op("Constant", value_t=torch.tensor([1.0, 1.0, float(scale), float(scale)],
+                                                           dtype=torch.float32))
+            return g.op("Resize", x, roi, scales, coordinate_transformation_mode_s="asymmetric",
+                        mode_s="nearest", nearest_mode_s="floor")
+
+
+class NearestUpsample2d(nn.Upsample):
+    """nn.Upsample(scale_factor=s, mode="nearest") for an integer s, exported
+    as one Resize with Constant scales (see _NearestUpsampleWithOnnxSymbol).
+
+    Outside an ONNX export, forward is nn.Upsample's own.
+    """
+
+    def __init__(self, scale_factor=2):
+        if int(scale_factor) != scale_factor or scale_factor < 1:
+            raise ValueError(f"scale_factor must be a positive integer, got {scale_factor}")
+        super().__init__(scale_factor=float(scale_factor), mode="nearest")
+
+    def forward(self, x):
+        if torch.onnx.is_in_onnx_export():
+            return _NearestUpsampleWithOnnxSymbol.apply(x, int(self.scale_factor))
+        return super().forward(x)
+
+
+class UNetConvBlock(nn.Module):
+    """(Conv3x3 (no bias) -> BN -> activation) twice, spatial size kept."""
+
+    def __init__(self, in_channels, out_channels, activation, saf):
+        super().__init__()
+        act = UNET_ACTIVATIONS[activation]
+        self.conv1 = _conv3x3(in_channels, out_channels, 1, saf)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.act1 = act()
+        self.conv2 = _conv3x3(out_channels, out_channels, 1, saf)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.act2 = act()
+
+    def forward(self, x):
+        x = self.act1(self.bn1(self.conv1(x)))
+        return self.act2(self.bn2(self.conv2(x)))
+
+
+class UNet(nn.Module):
+    """Encoder-decoder with skip connections; output [N, num_classes, H, W].
+
+    Encoder level i (i = 0 .. depth-1) is a UNetConvBlock with
+    base_channels * 2^i channels followed by MaxPool2d(2); the bottleneck has
+    base_channels * 2^depth channels.  Each decoder level upsamples by 2
+    (see UNET_UPSAMPLING), concatenates [upsampled, encoder output of the
+    same resolution] along channels (torch.cat -> ONNX Concat, axis 1), runs
+    a UNetConvBlock back to that level's width, and a final 1x1 conv (with
+    bias) gives per-pixel logits.
+    H and W must be divisible by 2^depth.  Exports only as Conv,
+    BatchNormalization, the activation, MaxPool, ConvTranspose or Resize
+    (+ one Constant for its scales), Concat and, with an SAF, tau's ops on
+    weights.
+    """
+
+    def __init__(self, in_channels=1, num_classes=2, base_channels=8, depth=2,
+                 activation="relu", saf=None, up="transpose"):
+        super().__init__()
+        if activation not in UNET_ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; expected one of "
+                             f"{sorted(UNET_ACTIVATIONS)}")
+        if up not in UNET_UPSAMPLING:
+            raise ValueError(f"unknown up {up!r}; expected one of {list(UNET_UPSAMPLING)}")
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
+        saf_function(saf)  # validate
+        self.saf = saf
+        self.activation = activation
+        self.up_mode = up
+        self.depth = depth
+        widths = [base_channels * 2 ** i for i in range(depth + 1)]
+
+        self.encoders = nn.ModuleList()
+        current = in_channels
+        for width in widths[:-1]:
+            self.encoders.append(UNetConvBlock(current, width, activation, saf))
+            current = width
+        self.pool = nn.MaxPool2d(2)
+        self.bottleneck = UNetConvBlock(current, widths[-1], activation, saf)
+        current = widths[-1]
+
+        self.ups = nn.ModuleList()
+        self.decoders = nn.ModuleList()
+        for width in reversed(widths[:-1]):
+            if up == "transpose":
+                self.ups.append(SAFConvTranspose2d(current, width, kernel_size=2, stride=2,
+                                                   saf=saf))
+                up_channels = width
+            else:
+                self.ups.append(NearestUpsample2d(2))
+                up_channels = current
+            self.decoders.append(UNetConvBlock(up_channels + width, width, activation, saf))
+            current = width
+        self.head = SAFConv2d(current, num_classes, kernel_size=1, bias=True, saf=saf)
+        self._init_weights()
+
+    def _init_weights(self):
+        # Kaiming normal for the 3x3 convs as in the ResNets (gain for ReLU;
+        # kept for the other activations too, so the activation choice does
+        # not change the weights); PyTorch's default init for ConvTranspose2d
+        # and the 1x1 head.
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d) and module.kernel_size == (3, 3):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x):
+        skips = []
+        for encoder in self.encoders:
+            x = encoder(x)
+            skips.append(x)
+            x = self.pool(x)
+        x = self.bottleneck(x)
+        for up, decoder, skip in zip(self.ups, self.decoders, reversed(skips)):
+            x = decoder(torch.cat([up(x), skip], dim=1))
+        return self.head(x)
+
+
+def unet(in_channels=1, num_classes=2, base_channels=8, depth=2, activation="relu", saf=None,
+         up="transpose"):
+    """Small U-Net: `depth` down/up levels, widths base_channels * 2^i.
+
+    activation: "relu", "sigmoid" or "hardsigmoid" (every conv block);
+    up: "transpose" (ConvTranspose2d stride 2) or "nearest" (Resize).
+    Output: per-pixel class logits [N, num_classes, H, W].
+    """
+    return UNet(in_channels=in_channels, num_classes=num_classes, base_channels=base_channels,
+                depth=depth, activation=activation, saf=saf, up=up)
+
+
 MODEL_BUILDERS = {
     "resnet20": resnet20,
     "resnet18": resnet18,
+    "unet": unet,
 }
 
 # Input shape (C, H, W) each model expects.
 MODEL_INPUT_SHAPES = {
     "resnet20": (3, 32, 32),
     "resnet18": (3, 224, 224),
+    "unet": (1, 32, 32),
 }

@@ -159,6 +159,59 @@ def case_resnet18(case_dir):
 
 
 # ---------------------------------------------------------------------------
+# U-Net cases (per-pixel logits)
+# ---------------------------------------------------------------------------
+
+
+def centre_pixel_logits(model, calibration_input):
+    """centre_logits for a segmentation head: shifts `model.head.bias` so each
+    class's mean logit over a calibration batch (all images and pixels) is 0.
+
+    Without it one class wins almost every pixel of a random network, and the
+    per-pixel argmax check would not notice swapped classes or pixels.
+    """
+    model.eval()
+    with torch.no_grad():
+        mean_logits = model(calibration_input).mean(dim=(0, 2, 3))
+        model.head.bias.sub_(mean_logits)
+
+
+def _print_pixel_logit_summary(case, logits):
+    classes = logits.shape[1]
+    per_pixel = logits.permute(0, 2, 3, 1).reshape(-1, classes)
+    top2 = per_pixel.topk(2, dim=1).values
+    margin = top2[:, 0] - top2[:, 1]
+    max_abs = logits.abs().max().item()
+    counts = torch.bincount(torch.argmax(logits, dim=1).flatten(), minlength=classes)
+    print(f"  {case}: logits {tuple(logits.shape)}, max |logit| = {max_abs:.4g}, "
+          f"pixels per argmax class = {counts.tolist()}")
+    print(f"  {case}: smallest top-2 margin = {margin.min().item():.3e} "
+          f"({margin.min().item() / max_abs:.2e} of max |logit|), "
+          f"pixels with margin < 1e-4 * max |logit|: {int((margin < 1e-4 * max_abs).sum())}")
+
+
+def _unet_case(case_dir, activation, up):
+    torch.manual_seed(MODEL_SEED)
+    model = flipsweep_models.unet(in_channels=1, num_classes=2, base_channels=8, depth=2,
+                                  activation=activation, up=up)
+    randomize_batchnorm(model, torch.Generator().manual_seed(BN_STATS_SEED))
+    calibration_input = torch.randn(8, 1, 32, 32,
+                                    generator=torch.Generator().manual_seed(CALIBRATION_SEED))
+    centre_pixel_logits(model, calibration_input)
+    example_input = torch.randn(2, 1, 32, 32, generator=torch.Generator().manual_seed(INPUT_SEED))
+    logits = write_case(case_dir, model, example_input)
+    _print_pixel_logit_summary(os.path.basename(case_dir), logits)
+
+
+def case_unet_relu_transpose(case_dir):
+    _unet_case(case_dir, activation="relu", up="transpose")
+
+
+def case_unet_hardsigmoid_nearest(case_dir):
+    _unet_case(case_dir, activation="hardsigmoid", up="nearest")
+
+
+# ---------------------------------------------------------------------------
 # NaN / Inf semantics
 # ---------------------------------------------------------------------------
 
@@ -382,9 +435,12 @@ CASES = {
     "resnet20_tanh_saf": case_resnet20_tanh_saf,
     "resnet18": case_resnet18,
     "nan_inf_semantics": case_nan_inf_semantics,
+    "unet_relu_transpose": case_unet_relu_transpose,
+    "unet_hardsigmoid_nearest": case_unet_hardsigmoid_nearest,
 }
 # Committed under tests/golden; resnet18 (~45 MB) is generated at test time.
-COMMITTED_CASES = ["resnet20_cifar", "resnet20_tanh_saf", "nan_inf_semantics"]
+COMMITTED_CASES = ["resnet20_cifar", "resnet20_tanh_saf", "nan_inf_semantics",
+                   "unet_relu_transpose", "unet_hardsigmoid_nearest"]
 CASE_GROUPS = {"committed": COMMITTED_CASES, "all": list(CASES)}
 
 

@@ -3,6 +3,8 @@
 // importable, and PyTorch's NaN/Inf behaviour on small cases.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 
@@ -82,6 +84,79 @@ TEST(GoldenParity, ResNet20WithTanhOnWeightsMatchesPyTorch) {
   for (const Node& n : model.graph.weight_nodes) EXPECT_EQ(n.op, OpType::Tanh);
   for (const Node& n : model.graph.activation_nodes) EXPECT_NE(n.op, OpType::Tanh);
   for (const auto& how : kRuns) expect_parity(dir, how);
+}
+
+// Per-pixel argmax over the class axis of [N, C, H, W] logits, in torch.argmax(dim=1) order
+// (image, row, column) and with its rules (first maximum wins, NaN ranks highest).
+std::vector<int64_t> pixel_argmax(const Tensor& logits) {
+  const int64_t images = logits.dim(0), classes = logits.dim(1), pixels = logits.dim(2) * logits.dim(3);
+  std::vector<int64_t> out;
+  std::vector<float> column(static_cast<size_t>(classes));
+  for (int64_t n = 0; n < images; ++n)
+    for (int64_t p = 0; p < pixels; ++p) {
+      for (int64_t c = 0; c < classes; ++c)
+        column[static_cast<size_t>(c)] = logits.data[static_cast<size_t>((n * classes + c) * pixels + p)];
+      out.push_back(reference::argmax(column.data(), classes));
+    }
+  return out;
+}
+
+std::string scientific(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3e", value);
+  return text;
+}
+
+int64_t count_differences(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+  int64_t differ = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) differ += a[i] != b[i];
+  return differ + static_cast<int64_t>(std::max(a.size(), b.size()) - std::min(a.size(), b.size()));
+}
+
+// Small U-Nets (python/flipsweep_models.py unet): Conv+BN+activation blocks, MaxPool down,
+// ConvTranspose or nearest Resize up, Concat skips, 1x1 head; per-pixel logits [2, 2, 32, 32].
+// The reference interpreter and the fast CPU backend must both match PyTorch.
+TEST(GoldenParity, UNetEncoderDecoderMatchesPyTorch) {
+  const BackendRun runs[] = {
+      {CpuKernels::Fast, 2, 0, 2},       // automatic tile
+      {CpuKernels::Fast, 2, 1, 1},       // one image per tile
+      {CpuKernels::Fast, 1, 0, 1},       // batch 1: two backend calls
+      {CpuKernels::Reference, 2, 0, 1},  // reference kernels behind the backend interface
+  };
+  for (const char* name : {"unet_relu_transpose", "unet_hardsigmoid_nearest"}) {
+    const std::string dir = source_path(std::string("tests/golden/") + name);
+    SCOPED_TRACE(dir);
+    Model model = load_onnx_model(dir + "/model.onnx");
+    Tensor input = load_case_tensors(dir, "input").at(0);
+    Tensor expected = load_case_tensors(dir, "output").at(0);
+    ASSERT_EQ(expected.shape, (Shape{2, 2, 32, 32}));
+    const std::vector<int64_t> expected_argmax = pixel_argmax(expected);
+    // Both classes occur, so the argmax comparison can see swapped classes or pixels.
+    EXPECT_GT(std::count(expected_argmax.begin(), expected_argmax.end(), 0), 100);
+    EXPECT_GT(std::count(expected_argmax.begin(), expected_argmax.end(), 1), 100);
+
+    auto outputs = run_reference_graph(model, WeightPreparation(model).prepare_clean(), {input});
+    ASSERT_EQ(outputs.size(), 1u);
+    ASSERT_EQ(outputs[0].shape, expected.shape);
+    const double reference_error = relative_l2_error(outputs[0], expected);
+    RecordProperty(std::string(name) + "_reference_error", scientific(reference_error));
+    EXPECT_LE(reference_error, 1e-4) << "reference graph: ||flipsweep - PyTorch|| / ||PyTorch|| = " << reference_error;
+    EXPECT_EQ(count_differences(pixel_argmax(outputs[0]), expected_argmax), 0) << "reference graph";
+
+    for (const BackendRun& how : runs) {
+      SCOPED_TRACE("backend batch " + std::to_string(how.batch) + " tile " + std::to_string(how.tile) +
+                   (how.kernels == CpuKernels::Fast ? " fast" : " reference"));
+      // The backend's output_size() is per image: num_classes * H * W logits.
+      Tensor actual = run_backend(model, input, how);
+      ASSERT_EQ(actual.shape, (Shape{2, 2 * 32 * 32}));
+      actual.shape = expected.shape;
+      const double error = relative_l2_error(actual, expected);
+      if (how.kernels == CpuKernels::Fast && how.tile == 0 && how.batch == 2)
+        RecordProperty(std::string(name) + "_fast_error", scientific(error));
+      EXPECT_LE(error, 1e-4) << "||flipsweep - PyTorch|| / ||PyTorch|| = " << error;
+      EXPECT_EQ(count_differences(pixel_argmax(actual), expected_argmax), 0) << "pixels with a different argmax";
+    }
+  }
 }
 
 bool pytorch_available() {

@@ -135,6 +135,33 @@ TEST(OnnxImport, ConstantInputsBecomeOpParameters) {
   EXPECT_EQ(m.graph.find_value("shape"), -1) << "a shape constant is not a parameter (never a fault target)";
 }
 
+// torch.onnx exports nn.Upsample's scales as Concat(Constant, Constant) when constant folding is
+// off; the importer evaluates it at load so Resize still gets constant scales.
+TEST(OnnxImport, ConcatOfConstantsIsFoldedForResizeScales) {
+  ModelBuilder b;
+  b.input("x", {1, 1, 2, 2});
+  auto constant = [&](const std::string& name, std::vector<float> values) {
+    auto& n = b.node("Constant", {}, name, name);
+    auto* a = n.add_attribute();
+    a->set_name("value");
+    a->set_type(onnx::AttributeProto::TENSOR);
+    auto* t = a->mutable_t();
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    t->add_dims(static_cast<int64_t>(values.size()));
+    for (float v : values) t->add_float_data(v);
+  };
+  constant("ones", {1.0f, 1.0f});
+  constant("twos", {2.0f, 2.0f});
+  add_int_attribute(b.node("Concat", {"ones", "twos"}, "scales", "cat"), "axis", 0);
+  b.node("Resize", {"x", "", "scales"}, "y", "up");
+  b.output("y");
+  Model m = b.load();
+  ASSERT_EQ(m.graph.activation_nodes.size(), 1u);
+  EXPECT_EQ(m.graph.activation_nodes[0].op, OpType::Resize);
+  EXPECT_EQ(std::get<ResizeParams>(m.graph.activation_nodes[0].params).scales, (std::vector<float>{1, 1, 2, 2}));
+  EXPECT_EQ(m.graph.values[static_cast<size_t>(m.graph.find_value("y"))].shape, (Shape{1, 1, 4, 4}));
+}
+
 TEST(OnnxImport, UnsupportedOpNamesTheNode) {
   ModelBuilder b;
   b.input("x", {1, 4});

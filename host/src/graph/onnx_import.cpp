@@ -492,6 +492,8 @@ struct Importer {
       return;
     }
 
+    if (op == OpType::Concat && fold_constant_concat(node, where)) return;
+
     Node n;
     n.name = name;
     n.op = op;
@@ -535,6 +537,36 @@ struct Importer {
 
     n.outputs.push_back(add_value(node.output(0), depends_on_input ? ValueKind::Activation : ValueKind::Prepared));
     (depends_on_input ? model.graph.activation_nodes : model.graph.weight_nodes).push_back(std::move(n));
+  }
+
+  // torch.onnx (constant folding off, as the exporter must run to keep raw weights) computes
+  // nn.Upsample's Resize scales as a Concat of Constant nodes. A Concat of 1-D values all known
+  // at load and none of them a parameter is evaluated here, so the result can feed Resize's
+  // constant inputs like any Constant.
+  bool fold_constant_concat(const onnx::NodeProto& node, const std::string& where) {
+    if (node.input_size() == 0 || node.output_size() != 1) return false;
+    KnownTensor result;
+    result.is_float = known.count(node.input(0)) ? known[node.input(0)].is_float : true;
+    for (const auto& in : node.input()) {
+      auto it = known.find(in);
+      if (it == known.end() || initializer_names.count(in) || it->second.shape.size() != 1 ||
+          it->second.is_float != result.is_float)
+        return false;
+      result.floats.insert(result.floats.end(), it->second.floats.begin(), it->second.floats.end());
+      result.ints.insert(result.ints.end(), it->second.ints.begin(), it->second.ints.end());
+    }
+    AttributeReader attrs(node, where);
+    const int64_t axis = attrs.get_int("axis", 0);
+    attrs.finish();
+    if (axis != 0 && axis != -1) throw Error(where + ": attribute 'axis' = " + std::to_string(axis) + " is out of range for 1-D inputs");
+    result.shape = {static_cast<int64_t>(result.is_float ? result.floats.size() : result.ints.size())};
+    const std::string& out = node.output(0);
+    known[out] = result;
+    if (result.is_float && data_use_count[out] > 0) {
+      int id = add_value(out, ValueKind::Constant, result.shape);
+      model.stored[static_cast<size_t>(id)] = Tensor(result.shape, result.floats);
+    }
+    return true;
   }
 
   void import_constant(const onnx::NodeProto& node, const std::string& where) {
