@@ -6,11 +6,15 @@ Usage:
         --out models/fashion-mnist/resnet20_none.onnx
     /usr/bin/python3 python/train_fashion_mnist.py --epochs 1 --train-limit 5000 \
         --out /tmp/smoke.onnx                                  # smoke test
+    /usr/bin/python3 python/train_fashion_mnist.py --saf tanh --epochs 1 \
+        --finetune-from models/fashion-mnist/resnet20_none.onnx --out /tmp/tanh_ft.onnx
 
 A scaled-down version of the CIFAR recipe of seed 001 section IV-A: SGD
 (momentum 0.9, lr 0.1, weight decay 1e-3), cosine learning-rate schedule over
 all training steps, batch 128, random horizontal flip + random crop with 2 px
 zero padding.  Fewer epochs than the paper so it runs on one CPU thread.
+With --finetune-from, section IV-B instead: start from an exported model's
+weights and fine-tune with AdamW (lr 1e-5, weight decay 1e-3, cosine).
 
 Data is read straight from the IDX .gz files (gzip + numpy), so nothing is
 downloaded.  Preprocessing is exactly what the C++ evaluator does with
@@ -60,6 +64,7 @@ CROP_PADDING = 2           # random-crop padding, in pixels (augmentation only)
 
 BATCH_SIZE = 128
 LEARNING_RATE = 0.1
+FINETUNE_LEARNING_RATE = 1e-5  # seed 001 section IV-B: AdamW, lr 1e-5, cosine
 MOMENTUM = 0.9
 DEFAULT_WEIGHT_DECAY = 1e-3
 EVAL_BATCH_SIZE = 500
@@ -168,15 +173,47 @@ def evaluate_top1(model, images_uint8, labels):
     return 100.0 * correct / images_uint8.shape[0]
 
 
+def load_onnx_weights(model, path):
+    """Loads every parameter and buffer of `model` from the initializers of an ONNX file
+    exported by export_onnx (same architecture; its SAF may differ: seed 001 section IV-B adapts
+    plain pre-trained weights to an SAF).  Identity outputs (deduplicated initializers) count."""
+    import onnx
+    from onnx import numpy_helper
+    graph = onnx.load(path).graph
+    tensors = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Identity" and node.input[0] in tensors:
+            tensors[node.output[0]] = tensors[node.input[0]]
+    state = model.state_dict()
+    missing = [name for name in state if name not in tensors and not name.endswith("num_batches_tracked")]
+    if missing:
+        raise SystemExit(f"{path}: no values for {missing[:5]}{'...' if len(missing) > 5 else ''}")
+    for name in state:
+        if name in tensors:
+            value = torch.from_numpy(tensors[name].copy())
+            if value.shape != state[name].shape:
+                raise SystemExit(f"{path}: {name} has shape {tuple(value.shape)}, the model needs "
+                                 f"{tuple(state[name].shape)}")
+            state[name] = value
+    model.load_state_dict(state)
+
+
+def make_optimizer(model, finetune, weight_decay, learning_rate):
+    """SGD with momentum from scratch (section IV-A); AdamW for fine-tuning (section IV-B)."""
+    if finetune:
+        return torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=learning_rate, momentum=MOMENTUM,
+                           weight_decay=weight_decay)
+
+
 def train(model, train_images, train_labels, epochs, weight_decay, seed,
-          test_images=None, test_labels=None):
-    """Runs the SGD + cosine schedule; returns (train_seconds, last epoch's mean loss).
+          test_images=None, test_labels=None, finetune=False, learning_rate=LEARNING_RATE):
+    """Runs the optimizer with a cosine schedule; returns (train_seconds, last epoch's mean loss).
 
     If test_images is given, also reports test top-1 after each epoch (the
     time for that is excluded from train_seconds).
     """
-    optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM,
-                                weight_decay=weight_decay)
+    optimizer = make_optimizer(model, finetune, weight_decay, learning_rate)
     steps_per_epoch = math.ceil(train_images.shape[0] / BATCH_SIZE)
     # Cosine decay per step rather than per epoch: with only a handful of
     # epochs, per-epoch steps would be a coarse staircase.
@@ -233,6 +270,12 @@ def main(argv=None):
                         help="torch intra-op threads; 1 keeps runs bit-reproducible")
     parser.add_argument("--eval-each-epoch", action="store_true",
                         help="also print test top-1 after every epoch (not timed)")
+    parser.add_argument("--finetune-from", metavar="MODEL.onnx",
+                        help="start from this exported model's weights and fine-tune with AdamW "
+                             "(seed 001 section IV-B), e.g. a plain model adapted to --saf tanh")
+    parser.add_argument("--lr", type=float, default=None,
+                        help=f"learning rate (default {LEARNING_RATE} from scratch, "
+                             f"{FINETUNE_LEARNING_RATE} when fine-tuning)")
     parser.add_argument("--out", required=True, help="output .onnx path; PATH.json goes beside it")
     args = parser.parse_args(argv)
     if args.epochs < 1:
@@ -256,9 +299,16 @@ def main(argv=None):
 
     model = flipsweep_models.resnet20(num_classes=NUM_CLASSES, in_channels=1,
                                       saf=SAF_CHOICES[args.saf])
+    finetune = args.finetune_from is not None
+    learning_rate = args.lr if args.lr is not None else (FINETUNE_LEARNING_RATE if finetune else LEARNING_RATE)
+    if finetune:
+        load_onnx_weights(model, args.finetune_from)
+        print(f"fine-tuning from {args.finetune_from}: top-1 before "
+              f"{evaluate_top1(model, test_images, test_labels):.2f}% with saf {args.saf}", flush=True)
     train_seconds, final_loss = train(
         model, train_images, train_labels, args.epochs, args.weight_decay, args.seed,
-        *((test_images, test_labels) if args.eval_each_epoch else (None, None)))
+        *((test_images, test_labels) if args.eval_each_epoch else (None, None)),
+        finetune=finetune, learning_rate=learning_rate)
 
     top1 = evaluate_top1(model, test_images, test_labels)
     print(f"clean top-1 on {test_images.shape[0]} test images: {top1:.2f}% "
@@ -279,9 +329,12 @@ def main(argv=None):
         "train_images": int(train_images.shape[0]),
         "test_images": int(test_images.shape[0]),
         "final_train_loss": round(final_loss, 4),
-        "optimizer": {"type": "SGD", "lr": LEARNING_RATE, "momentum": MOMENTUM,
-                      "weight_decay": args.weight_decay, "schedule": "cosine per step",
-                      "batch_size": BATCH_SIZE},
+        "optimizer": ({"type": "AdamW", "lr": learning_rate, "weight_decay": args.weight_decay,
+                       "schedule": "cosine per step", "batch_size": BATCH_SIZE,
+                       "finetuned_from": args.finetune_from} if finetune else
+                      {"type": "SGD", "lr": learning_rate, "momentum": MOMENTUM,
+                       "weight_decay": args.weight_decay, "schedule": "cosine per step",
+                       "batch_size": BATCH_SIZE}),
         "augmentation": f"random crop 28 with {CROP_PADDING} px zero padding, "
                         "random horizontal flip",
         "threads": args.threads,
