@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "flipsweep/data/dataset.h"
 #include "flipsweep/graph/graph.h"
 #include "flipsweep/model/weight_preparation.h"
 
@@ -16,6 +17,26 @@ struct BackendOptions {
   int64_t batch_size = 64;  // images per run() call at most
   int threads = 0;          // 0 = all cores
   int64_t tile = 0;         // images one thread runs through the network at a time; 0 = automatic
+  int trials_in_flight = 0;  // trial slots; 0 = the backend chooses (memory, cores)
+  int device = 0;            // CUDA device index
+  bool tf32 = false;         // CUDA: allow TF32 in the dense library calls (never in fault corrections)
+};
+
+// What a backend reports for one image under one trial's weights: the top-5 classes, best first
+// (NaN ranks above every number, ties go to the lower index, so top[0] is torch.argmax), -1 past
+// the number of classes, and whether every output was NaN.
+struct ImageScore {
+  int32_t top[5] = {-1, -1, -1, -1, -1};
+  bool all_nan = false;
+};
+
+// One batch of images for score(). `raw` always holds the images as the dataset stores them;
+// `preprocessed` holds the network inputs unless the backend preprocesses itself.
+struct ImageBatch {
+  int64_t first = 0;  // dataset index of the first image
+  int64_t count = 0;
+  const uint8_t* raw = nullptr;
+  const float* preprocessed = nullptr;
 };
 
 class Backend {
@@ -37,6 +58,20 @@ class Backend {
 
   // Elements per image of the (single) graph output, e.g. the number of classes.
   virtual int64_t output_size() const = 0;
+
+  // "cpu (oneDNN, 2 threads)", "cuda:0 NVIDIA H200 (sm_90, 139.8 GiB)": printed and written to results.
+  virtual std::string description() const { return name(); }
+
+  // True when score() wants raw images only (the backend normalises them itself, e.g. in a CUDA
+  // kernel); evaluation then skips host preprocessing.
+  virtual bool preprocesses_images() const { return false; }
+
+  // Called once before a dataset is scored; a backend may keep the raw images (uint8) resident.
+  virtual void attach_dataset(const data::ImageDataset& dataset, const data::Preprocess& preprocess) {}
+
+  // Scores `batch` under each slot's weights: scores[slot_position * batch.count + image].
+  // The default runs run() on batch.preprocessed and ranks the outputs on the host.
+  virtual void score(const std::vector<int>& slots, const ImageBatch& batch, ImageScore* scores);
 };
 
 enum class CpuKernels {

@@ -28,4 +28,10 @@ FLIPSWEEP_HD float hard_sigmoid(float x, float alpha, float beta) { return clamp
 
 FLIPSWEEP_HD float softsign(float x) { return x / (1.0f + ::fabsf(x)); }
 
+// Saturated activation functions on weights must give the same bits on the host and the GPU
+// (glibc's and CUDA's tanhf/atanf differ in the last bits).
+// TRANSITIONAL: still the C library's functions; replaced by our own implementations next.
+FLIPSWEEP_HD float tanh(float x) { return ::tanhf(x); }
+FLIPSWEEP_HD float atan(float x) { return ::atanf(x); }
+
 }  // namespace flipsweep::core
