@@ -49,9 +49,9 @@ float evaluate_pointwise(const Node& node, float a, float b) {
       const auto& p = std::get<ActivationParams>(node.params);
       return core::hard_sigmoid(a, p.alpha, p.beta);
     }
-    case OpType::Tanh: return std::tanh(a);
+    case OpType::Tanh: return core::tanh(a);
     case OpType::Softsign: return core::softsign(a);
-    case OpType::Atan: return std::atan(a);
+    case OpType::Atan: return core::atan(a);
     case OpType::Add: return a + b;
     case OpType::Sub: return a - b;
     case OpType::Mul: return a * b;

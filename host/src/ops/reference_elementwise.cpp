@@ -89,13 +89,13 @@ void unary(OpType op, const OpParams& params, const Tensor& x, Tensor& y) {
       return;
     }
     case OpType::Tanh:
-      map_elements(x, y, [](float v) { return std::tanh(v); });
+      map_elements(x, y, [](float v) { return core::tanh(v); });
       return;
     case OpType::Softsign:
       map_elements(x, y, [](float v) { return core::softsign(v); });
       return;
     case OpType::Atan:
-      map_elements(x, y, [](float v) { return std::atan(v); });
+      map_elements(x, y, [](float v) { return core::atan(v); });
       return;
     case OpType::Identity:
       y.data = x.data;
