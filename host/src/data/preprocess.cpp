@@ -8,39 +8,21 @@
 #include <string>
 #include <vector>
 
+#include "flipsweep/core/resize_math.h"
 #include "flipsweep/data/preprocess.h"
 #include "flipsweep/error.h"
 
 namespace flipsweep::data {
 namespace {
 
-// Source positions and weights for one output coordinate of a bilinear resize.
-struct LinearTap {
-  int64_t index0;
-  int64_t index1;
-  float weight0;
-  float weight1;
-};
+// Taps of PyTorch's upsample_bilinear2d, one per output coordinate; the per-coordinate math is
+// core::pytorch_bilinear_tap, shared with the CUDA preprocessing body (kernels/preprocess.h).
+using core::LinearTap;
 
-// PyTorch's upsample_bilinear2d (CPU, align_corners=False, no explicit scale factor):
-// scale = in/out in float; source = scale * (dst + 0.5) - 0.5, clamped at 0; the second tap is
-// the next pixel except at the last one.
 std::vector<LinearTap> bilinear_taps(int64_t input_size, int64_t output_size) {
   std::vector<LinearTap> taps(static_cast<size_t>(output_size));
-  const float scale = static_cast<float>(input_size) / static_cast<float>(output_size);
-  for (int64_t dst = 0; dst < output_size; ++dst) {
-    LinearTap& tap = taps[static_cast<size_t>(dst)];
-    if (input_size == output_size) {  // PyTorch's identity shortcut
-      tap = {dst, dst, 1.0f, 0.0f};
-      continue;
-    }
-    float source = scale * (static_cast<float>(dst) + 0.5f) - 0.5f;
-    if (source < 0.0f) source = 0.0f;
-    tap.index0 = std::min(static_cast<int64_t>(std::floor(source)), input_size - 1);
-    tap.weight1 = std::min(std::max(source - static_cast<float>(tap.index0), 0.0f), 1.0f);
-    tap.index1 = tap.index0 + (tap.index0 < input_size - 1 ? 1 : 0);
-    tap.weight0 = 1.0f - tap.weight1;
-  }
+  for (int64_t dst = 0; dst < output_size; ++dst)
+    taps[static_cast<size_t>(dst)] = core::pytorch_bilinear_tap(input_size, output_size, dst);
   return taps;
 }
 

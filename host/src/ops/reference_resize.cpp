@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstddef>
 
+#include "flipsweep/core/resize_math.h"
 #include "flipsweep/ops/shapes.h"
 #include "internal.h"
 
@@ -11,58 +12,9 @@ namespace flipsweep::reference::detail {
 
 namespace {
 
-// The source coordinate of output index `out_index` along one axis (ONNX Resize formulas).
-// `resized_length` is the un-floored in_size * scale when scales were given (the ONNX reference
-// divides by it for align_corners, see test_resize_downsample_scales_linear_align_corners), else
-// out_size.
-float source_coordinate(CoordinateTransform transform, int64_t out_index, int64_t in_size, int64_t out_size,
-                        float scale, float resized_length) {
-  const float x = static_cast<float>(out_index);
-  switch (transform) {
-    case CoordinateTransform::HalfPixel:
-      return (x + 0.5f) / scale - 0.5f;
-    case CoordinateTransform::PytorchHalfPixel:
-      return out_size > 1 ? (x + 0.5f) / scale - 0.5f : 0.0f;
-    case CoordinateTransform::AlignCorners:
-      return out_size > 1 ? x * static_cast<float>(in_size - 1) / (resized_length - 1.0f) : 0.0f;
-    case CoordinateTransform::Asymmetric:
-      return x / scale;
-    case CoordinateTransform::TfHalfPixelForNn:
-      return (x + 0.5f) / scale;
-  }
-  return 0.0f;
-}
-
-int64_t nearest_index(NearestRounding rounding, float coordinate, int64_t in_size) {
-  float rounded = 0.0f;
-  const float below = std::floor(coordinate);
-  const bool exactly_half = coordinate - below == 0.5f;
-  switch (rounding) {
-    case NearestRounding::RoundPreferFloor:
-      rounded = exactly_half ? below : std::round(coordinate);
-      break;
-    case NearestRounding::RoundPreferCeil:
-      rounded = exactly_half ? below + 1.0f : std::round(coordinate);
-      break;
-    case NearestRounding::Floor:
-      rounded = below;
-      break;
-    case NearestRounding::Ceil:
-      rounded = std::ceil(coordinate);
-      break;
-  }
-  return std::clamp<int64_t>(static_cast<int64_t>(rounded), 0, in_size - 1);
-}
-
-// How one output index along one axis reads the input: a single source index (nearest, or an axis
-// that is not resized) or two neighbours blended with weights that sum to 1.
-struct AxisTap {
-  int64_t first = 0;
-  int64_t second = 0;
-  float first_weight = 1.0f;
-  float second_weight = 0.0f;
-  bool blended = false;
-};
+// The per-axis coordinate math lives in core/resize_math.h, shared with the CUDA kernel body
+// (kernels/resize.h), so both compute the same taps bit for bit.
+using AxisTap = core::ResizeAxisTap;
 
 std::vector<AxisTap> axis_taps(const ResizeParams& p, size_t axis, int64_t in_size, int64_t out_size, float scale) {
   std::vector<AxisTap> taps(static_cast<size_t>(out_size));
@@ -76,21 +28,8 @@ std::vector<AxisTap> axis_taps(const ResizeParams& p, size_t axis, int64_t in_si
       tap.first = o;
       continue;
     }
-    float coordinate = source_coordinate(p.coordinate_transform, o, in_size, out_size, scale, resized_length);
-    if (p.mode == ResizeMode::Nearest) {
-      tap.first = nearest_index(p.nearest_rounding, coordinate, in_size);
-      continue;
-    }
-    // Left of the first sample PyTorch clamps the coordinate to 0; the ONNX formula's edge padding
-    // gives the same value, and the clamp keeps PyTorch's pairing of neighbours.
-    coordinate = std::max(coordinate, 0.0f);
-    const float below = std::floor(coordinate);
-    const int64_t lower = std::min<int64_t>(static_cast<int64_t>(below), in_size - 1);
-    tap.blended = true;
-    tap.first = lower;
-    tap.second = std::min<int64_t>(lower + 1, in_size - 1);
-    tap.second_weight = coordinate - below;
-    tap.first_weight = 1.0f - tap.second_weight;
+    tap = core::resize_axis_tap(p.mode, p.coordinate_transform, p.nearest_rounding, o, in_size, out_size, scale,
+                                resized_length);
   }
   return taps;
 }

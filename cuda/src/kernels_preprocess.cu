@@ -1,0 +1,9 @@
+// GPU launchers of the preprocess kernel bodies (flipsweep/kernels/preprocess.h); see flipsweep_cuda/launchers.h.
+#include "flipsweep_cuda/launch.cuh"
+#include "flipsweep_cuda/launchers.h"
+
+namespace flipsweep::cuda {
+
+void launch(cudaStream_t stream, int64_t count, const kernels::PreprocessBody& body) { launch_body(stream, count, body); }
+
+}  // namespace flipsweep::cuda
