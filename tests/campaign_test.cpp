@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "flipsweep/backend/backend.h"
+#include "flipsweep/backend/backend_factory.h"
 #include "flipsweep/campaign/campaign.h"
 #include "flipsweep/campaign/results.h"
 #include "flipsweep/core/bit_ops.h"
@@ -105,6 +106,99 @@ TEST(Campaign, WritesResultsAndResumesToTheSameNumbers) {
     EXPECT_TRUE(fsys::exists(dir + "/full/accuracy_vs_ber.png"));
     EXPECT_TRUE(fsys::exists(dir + "/full/accuracy_vs_ber.svg"));
   }
+}
+
+// clean.csv without the backend column (the one field allowed to differ between backends).
+std::string clean_without_backend(const std::string& path) {
+  auto records = read_clean_csv(path);
+  for (auto& r : records) r.backend.clear();
+  return clean_csv(records);
+}
+
+// Trials run in blocks of T slots, the dataset read once per block: the rows must not depend on T.
+// Several formats and BERs with blocks that straddle BER boundaries; at BER 1e-3 fp32 exponent
+// bits flip and the logits go Inf/NaN. Then a run cut short with T = 8 is resumed with T = 3.
+TEST(Campaign, TrialsInFlightDoNotChangeResults) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  const std::string dir = scratch_dir("trials_in_flight");
+  const std::string path = dir + "/campaign.yaml";
+  {
+    std::ofstream out(path);
+    out << "name: blocks\nseed: 5\ntrials: 3\nber: [1.0e-5, 1.0e-4, 1.0e-3]\nformats: [fp32, fp16, q2.5]\n"
+        << "models:\n  - {name: none, path: " << testing::source_path("models/fashion-mnist/resnet20_none.onnx") << "}\n"
+        << "dataset:\n  spec: fashion-mnist-test\n  limit: 24\n  preprocess: {mean: [0.2860], std: [0.3530]}\n"
+        << "batch_size: 16\nthreads: 2\nbackend: cpu\ntrials_in_flight: 3\n";
+  }
+  CampaignConfig config = load_campaign_config(path);
+  EXPECT_EQ(config.backend, BackendKind::Cpu);
+  EXPECT_EQ(config.trials_in_flight, 3);
+  std::map<int, std::vector<std::string>> rows;
+  for (int t : {1, 3, 8}) {
+    CampaignConfig c = config;
+    c.trials_in_flight = t;
+    const std::string out = dir + "/t" + std::to_string(t);
+    run_campaign(c, quiet(out, false, true));
+    rows[t] = comparable_rows(out + "/trials.csv");
+    EXPECT_NE(read_text(out + "/config.yaml").find("trials_in_flight: " + std::to_string(t)), std::string::npos);
+    EXPECT_NE(read_text(out + "/config.yaml").find("backend: cpu"), std::string::npos);
+    const auto clean = read_clean_csv(out + "/clean.csv");
+    ASSERT_EQ(clean.size(), 3u);
+    EXPECT_EQ(clean[0].backend.rfind("cpu (oneDNN, ", 0), 0u) << clean[0].backend;
+  }
+  ASSERT_EQ(rows[1].size(), 3u * 3u * 3u);
+  EXPECT_EQ(rows[3], rows[1]);
+  EXPECT_EQ(rows[8], rows[1]);
+  EXPECT_EQ(clean_without_backend(dir + "/t3/clean.csv"), clean_without_backend(dir + "/t1/clean.csv"));
+  EXPECT_EQ(clean_without_backend(dir + "/t8/clean.csv"), clean_without_backend(dir + "/t1/clean.csv"));
+  EXPECT_EQ(read_text(dir + "/t8/faults.csv"), read_text(dir + "/t1/faults.csv"));
+  EXPECT_EQ(read_text(dir + "/t3/summary.csv"), read_text(dir + "/t1/summary.csv"));
+  // Rows are written in campaign order whatever the block size.
+  const auto ordered = read_trials_csv(dir + "/t8/trials.csv");
+  for (size_t i = 1; i < ordered.size(); ++i) {
+    if (ordered[i].config != ordered[i - 1].config) continue;
+    EXPECT_TRUE(ordered[i].ber > ordered[i - 1].ber ||
+                (ordered[i].ber == ordered[i - 1].ber && ordered[i].trial == ordered[i - 1].trial + 1))
+        << "row " << i;
+  }
+  // The faults reached Inf/NaN somewhere, and not everywhere.
+  int collapsed = 0, healthy = 0;
+  for (const auto& r : ordered) (r.all_nan || r.nonfinite > 0 ? collapsed : healthy)++;
+  EXPECT_GT(collapsed, 0);
+  EXPECT_GT(healthy, 0);
+
+  // Cut short with T = 8, resumed with T = 3 (and the backend named differently): the same rows.
+  CampaignConfig partial = config;
+  partial.trials = 2;
+  partial.trials_in_flight = 8;
+  partial.backend = BackendKind::Auto;
+  run_campaign(partial, quiet(dir + "/resumed"));
+  {
+    std::string text = read_text(dir + "/resumed/trials.csv");
+    std::ofstream(dir + "/resumed/trials.csv", std::ios::trunc) << text.substr(0, text.size() - 20);
+  }
+  run_campaign(config, quiet(dir + "/resumed", true));
+  EXPECT_EQ(comparable_rows(dir + "/resumed/trials.csv"), rows[1]);
+  EXPECT_EQ(read_text(dir + "/resumed/summary.csv"), read_text(dir + "/t1/summary.csv"));
+  EXPECT_NE(read_text(dir + "/resumed/config.yaml").find("trials_in_flight: 3"), std::string::npos);
+}
+
+TEST(CampaignResults, CleanCsvKeepsTheBackendAndReadsOldFiles) {
+  const std::string dir = scratch_dir("clean_csv");
+  std::vector<CleanRecord> records{{"m/fp32", "fp32", "none", 90.0, 99.0, 100, "cpu (oneDNN, 2 threads)"},
+                                   {"m/fp16", "fp16", "none", 89.5, 99.0, 100, "say \"hi\""}};
+  const std::string text = clean_csv(records);
+  EXPECT_NE(text.find(",\"cpu (oneDNN, 2 threads)\"\n"), std::string::npos) << text;
+  write_file_atomically(dir + "/clean.csv", text);
+  const auto back = read_clean_csv(dir + "/clean.csv");
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0].backend, "cpu (oneDNN, 2 threads)");
+  EXPECT_EQ(back[1].backend, "say \"hi\"");
+  EXPECT_EQ(back[1].top1, 89.5);
+  write_file_atomically(dir + "/old.csv", "config,format,saf,top1,top5,images\nm/fp32,fp32,none,90.0000,99.0000,100\n");
+  const auto old = read_clean_csv(dir + "/old.csv");
+  ASSERT_EQ(old.size(), 1u);
+  EXPECT_EQ(old[0].images, 100);
+  EXPECT_EQ(old[0].backend, "");
 }
 
 // Applies faults.csv to the fp32 parameters by flipping bits of the stored words, without the
@@ -231,6 +325,9 @@ TEST(Campaign, BadConfigValuesFailBeforeAnyWork) {
   expect_config_error(with("faults", "{model: cosmic-ray}"), "cosmic-ray");
   expect_config_error(with("frobnicate", "1"), "frobnicate");
   expect_config_error(with("faults", "{model: exact, tensor: nosuch.weight, bit: 3}"), "nosuch.weight");
+  expect_config_error(with("trials_in_flight", "-1"), "trials_in_flight");
+  expect_config_error(with("device", "-1"), "device");
+  expect_config_error(with("backend", "gpu"), "auto, cpu, cuda, host-plan");
 
   const std::string dir = scratch_dir("bad_values");
   CampaignConfig c = load_campaign_config(write_config(dir, ""));
@@ -256,7 +353,7 @@ TEST(CampaignResults, SummaryStatistics) {
     r.flips = 2;
     trials.push_back(r);
   }
-  auto points = summarize(trials, {{"m/fp32", "fp32", "none", 90.0, 99.0, 100}});
+  auto points = summarize(trials, {{"m/fp32", "fp32", "none", 90.0, 99.0, 100, "cpu"}});
   ASSERT_EQ(points.size(), 1u);
   const auto& p = points[0];
   EXPECT_DOUBLE_EQ(p.mean, 25.0);

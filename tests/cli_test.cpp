@@ -2,8 +2,10 @@
 // bad config field, bad dataset) ends with a one-line error naming the file and a non-zero exit.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -119,6 +121,49 @@ TEST(Cli, BadCommandLineValuesAreErrors) {
   r = run_flipsweep("eval --model " + kGoldenModel + " --dataset fashion-mnist-test --resize 32by32");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("--resize"), std::string::npos) << r.output;
+}
+
+TEST(Cli, BackendIsChosenByName) {
+  if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  const std::string eval = "eval --model " + kGoldenModel + " --dataset fashion-mnist-test --limit 32 --pad 2 --channels 3 --no-progress";
+  // No GPU here (and this binary may be built without CUDA): one clear line, exit status 1.
+  CommandResult r = run_flipsweep(eval + " --backend cuda");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("CUDA"), std::string::npos) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  // auto falls back to the CPU and says why.
+  r = run_flipsweep(eval + " --backend auto");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  if (r.output.find("backend  cuda") == std::string::npos) {
+    EXPECT_NE(r.output.find("using the CPU"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("backend  cpu (oneDNN, "), std::string::npos) << r.output;
+  }
+  EXPECT_NE(r.output.find("/32)"), std::string::npos) << r.output;
+  r = run_flipsweep(eval + " --backend cpu --kernels reference");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("backend  cpu-reference ("), std::string::npos) << r.output;
+}
+
+TEST(Cli, BadBackendValuesAreRefused) {
+  // None of these needs the dataset: the flags are checked before the config is read.
+  const std::string demo = testing::source_path("configs/demo.yaml");
+  CommandResult r = run_flipsweep("run " + demo + " --backend bogus --out " + testing::binary_path("cli_bad_backend"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("auto, cpu, cuda, host-plan"), std::string::npos) << r.output;
+  r = run_flipsweep("run " + demo + " --trials-in-flight -1 --out " + testing::binary_path("cli_bad_backend"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("--trials-in-flight"), std::string::npos) << r.output;
+  r = run_flipsweep("run " + demo + " --device -1 --out " + testing::binary_path("cli_bad_backend"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("--device"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(testing::binary_path("cli_bad_backend/trials.csv")));
+  r = run_flipsweep("eval --model " + kGoldenModel + " --dataset fashion-mnist-test --backend bogus");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("auto, cpu, cuda, host-plan"), std::string::npos) << r.output;
+  r = run_flipsweep("run --help");
+  EXPECT_NE(r.output.find("--trials-in-flight"), std::string::npos);
+  EXPECT_NE(r.output.find("--tf32"), std::string::npos);
 }
 
 }  // namespace

@@ -114,6 +114,10 @@ class CpuBackend final : public Backend {
   }
 
   std::string name() const override { return kernels_ == CpuKernels::Fast ? "cpu" : "cpu-reference"; }
+  std::string description() const override {
+    return kernels_ == CpuKernels::Fast ? "cpu (oneDNN, " + std::to_string(threads_) + " threads)"
+                                        : "cpu-reference (" + std::to_string(threads_) + " threads)";
+  }
   int trial_slots() const override { return static_cast<int>(slots_.size()); }
   int64_t output_size() const override { return output_size_; }
 

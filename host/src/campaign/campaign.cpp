@@ -16,6 +16,7 @@
 #include <tuple>
 
 #include "flipsweep/backend/backend.h"
+#include "flipsweep/backend/backend_factory.h"
 #include "flipsweep/campaign/results.h"
 #include "flipsweep/error.h"
 #include "flipsweep/eval/evaluate.h"
@@ -172,11 +173,29 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
     }
     write_file_atomically(faults_path, content);
   }
-  const std::string resolved = campaign_config_yaml(config);
+  // The first model's backend is made before anything is written, so a backend that cannot be
+  // had (--backend cuda without a device) fails before work, and config.yaml records what ran.
+  BackendOptions backend_options;
+  backend_options.batch_size = config.batch_size;
+  backend_options.threads = config.threads;
+  backend_options.trials_in_flight = config.trials_in_flight;
+  backend_options.device = config.device;
+  backend_options.tf32 = config.tf32;
+  std::string backend_note;
+  std::unique_ptr<Backend> first_backend =
+      make_backend(config.backend, *models.front().model, backend_options, CpuKernels::Fast, &backend_note);
+  CampaignConfig resolved_config = config;
+  resolved_config.backend = config.backend != BackendKind::Auto ? config.backend
+                            : backend_note.empty()              ? BackendKind::Cuda
+                                                                : BackendKind::Cpu;
+  resolved_config.trials_in_flight = first_backend->trial_slots();
+
+  const std::string resolved = campaign_config_yaml(resolved_config);
   if (options.resume && fsys::exists(out_dir + "/config.yaml")) {
     std::ifstream in(out_dir + "/config.yaml");
     const std::string previous((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (previous != resolved)
+    // Where the trials run (backend, device, tf32, trials in flight) never changes their results.
+    if (campaign_config_yaml_without_backend(previous) != campaign_config_yaml_without_backend(resolved))
       std::cerr << "flipsweep: note: the config differs from " << out_dir
                 << "/config.yaml; recorded trials are kept as they are\n";
   }
@@ -193,18 +212,37 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
   const int threads = config.threads > 0 ? config.threads : omp_get_max_threads();
   std::cout << "campaign " << config.name << ": " << models.size() << " model(s) × " << config.formats.size()
             << " format(s) × " << config.bers.size() << " BER(s) × " << config.trials << " trials on " << dataset->size()
-            << " images of " << dataset->name() << ", " << threads << " threads → " << out_dir << "\n"
+            << " images of " << dataset->name() << ", " << threads << " threads → " << out_dir << "\n";
+  if (!backend_note.empty()) std::cout << "note: " << backend_note << "\n";
+  std::cout << "backend " << first_backend->description() << ", " << first_backend->trial_slots()
+            << " trial(s) in flight\n"
             << std::flush;
 
-  for (const auto& p : models) {
+  // A pending trial: its BER and number, and its position in the whole campaign (for progress).
+  struct PendingTrial {
+    double ber = 0.0;
+    int64_t trial = 0;
+    int64_t position = 0;
+  };
+  // What a trial of a block keeps between its injection and its row.
+  struct SlotTrial {
+    TrialFaults faults;
+    WeightChanges undo;
+    int64_t nonfinite = 0;
+    double seconds = 0.0;
+  };
+
+  for (size_t model_index = 0; model_index < models.size(); ++model_index) {
+    const PreparedModel& p = models[model_index];
     const Model& model = *p.model;
     WeightPreparation preparation(model);
     std::vector<bool> read_by_pass(model.graph.values.size(), false);
     for (int id : preparation.activation_weight_ids()) read_by_pass[static_cast<size_t>(id)] = true;
-    BackendOptions backend_options;
-    backend_options.batch_size = config.batch_size;
-    backend_options.threads = config.threads;
-    auto backend = make_cpu_backend(model, backend_options);
+    // The resolved kind, so every model runs where the first one did.
+    std::unique_ptr<Backend> backend =
+        model_index == 0 ? std::move(first_backend) : make_backend(resolved_config.backend, model, backend_options);
+    const int slot_count = std::max(1, backend->trial_slots());
+    const std::string backend_description = backend->description();
     EvalOptions eval_options;
     eval_options.batch_size = config.batch_size;
     eval_options.progress = false;
@@ -216,65 +254,101 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
       spec.bits = parse_bit_selection(config.bits, format);
       spec.rate_max = ber_max;
 
-      // The clean model in this storage format.
+      // The clean model in this storage format, loaded whole into every slot.
       WeightSet weights = preparation.prepare_clean();
       injector.apply_clean_encoding(weights);
       WeightChanges encoded;
-      for (int id : p.targets) encoded.push_back(ValueChange{id, true, {}});
+      for (int id : p.targets) {
+        ValueChange whole;
+        whole.value = id;
+        whole.all = true;
+        encoded.push_back(whole);
+      }
       preparation.propagate(weights, encoded);
-      backend->load_weights(0, weights);
+      for (int k = 0; k < slot_count; ++k) backend->load_weights(k, weights);
       const EvalResult clean = evaluate(*backend, 0, *dataset, config.dataset.preprocess, eval_options);
-      clean_records.push_back({config_name, format.name(), p.entry->saf, clean.top1_percent(), clean.top5_percent(), clean.images});
+      CleanRecord clean_record{config_name, format.name(), p.entry->saf, clean.top1_percent(), clean.top5_percent(),
+                               clean.images, backend_description};
+      clean_records.push_back(clean_record);
       write_file_atomically(out_dir + "/clean.csv", clean_csv(clean_records));
 
-      for (double ber : config.bers) {
-        spec.rate = ber;
+      // Trials not yet recorded, in campaign order, cut into blocks of at most slot_count.
+      std::vector<PendingTrial> pending;
+      for (double ber : config.bers)
         for (int64_t trial = 0; trial < config.trials; ++trial) {
           ++trials_seen;
-          if (done.count(trial_key(config_name, ber, trial))) continue;
+          if (!done.count(trial_key(config_name, ber, trial))) pending.push_back({ber, trial, trials_seen});
+        }
+
+      for (size_t block_first = 0; block_first < pending.size(); block_first += static_cast<size_t>(slot_count)) {
+        const size_t block_size = std::min(pending.size() - block_first, static_cast<size_t>(slot_count));
+        std::vector<SlotTrial> block(block_size);
+        std::vector<int> slots(block_size);
+        // Each trial into its own slot; the host weights go back to clean after each.
+        for (size_t k = 0; k < block_size; ++k) {
+          const PendingTrial& t = pending[block_first + k];
+          SlotTrial& st = block[k];
+          slots[k] = static_cast<int>(k);
           const auto start = std::chrono::steady_clock::now();
-          TrialFaults faults = injector.inject(weights, config.seed, static_cast<uint32_t>(trial), spec);
-          WeightChanges changes = preparation.propagate(weights, faults.parameter_changes);
-          backend->load_weights(0, weights, &changes);
-          const int64_t nonfinite = count_nonfinite(weights, changes, read_by_pass);
-          const EvalResult r = evaluate(*backend, 0, *dataset, config.dataset.preprocess, eval_options);
+          spec.rate = t.ber;
+          st.faults = injector.inject(weights, config.seed, static_cast<uint32_t>(t.trial), spec);
+          const WeightChanges changes = preparation.propagate(weights, st.faults.parameter_changes);
+          backend->load_weights(slots[k], weights, &changes);
+          st.nonfinite = count_nonfinite(weights, changes, read_by_pass);
+          injector.restore(weights, st.faults);
+          st.undo = preparation.propagate(weights, st.faults.parameter_changes);
+          st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        }
+
+        // One pass over the dataset for the whole block.
+        const auto eval_start = std::chrono::steady_clock::now();
+        const std::vector<EvalResult> results =
+            evaluate_block(*backend, slots, *dataset, config.dataset.preprocess, eval_options);
+        const double eval_share = std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_start).count() /
+                                  static_cast<double>(block_size);
+
+        for (size_t k = 0; k < block_size; ++k) {
+          const PendingTrial& t = pending[block_first + k];
+          SlotTrial& st = block[k];
+          const EvalResult& r = results[k];
+          // The slot back to clean, the same O(faults) way the trial was applied.
+          const auto restore_start = std::chrono::steady_clock::now();
+          backend->load_weights(slots[k], weights, &st.undo);
+          const double restore_seconds =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - restore_start).count();
 
           TrialRecord record;
           record.config = config_name;
           record.format = format.name();
           record.saf = p.entry->saf;
-          record.ber = ber;
-          record.trial = trial;
+          record.ber = t.ber;
+          record.trial = t.trial;
           record.top1 = r.top1_percent();
           record.top5 = r.top5_percent();
           int64_t differing = 0;
           for (size_t i = 0; i < r.predictions.size(); ++i) differing += r.predictions[i] != clean.predictions[i] ? 1 : 0;
           record.sdc = r.images ? 100.0 * static_cast<double>(differing) / static_cast<double>(r.images) : 0.0;
-          record.flips = faults.total_faults;
-          record.nonfinite = nonfinite;
+          record.flips = st.faults.total_faults;
+          record.nonfinite = st.nonfinite;
           record.all_nan = r.images > 0 && r.all_nan_images == r.images;
-          for (size_t t = 0; t < faults.faults_per_target.size(); ++t)
-            if (faults.faults_per_target[t] > 0)
+          for (size_t i = 0; i < st.faults.faults_per_target.size(); ++i)
+            if (st.faults.faults_per_target[i] > 0)
               record.flips_per_tensor += (record.flips_per_tensor.empty() ? "" : ";") +
-                                         model.graph.values[static_cast<size_t>(p.targets[t])].name + ":" +
-                                         std::to_string(faults.faults_per_target[t]);
-
-          // Undo the trial the same O(faults) way it was applied.
-          injector.restore(weights, faults);
-          WeightChanges undo = preparation.propagate(weights, faults.parameter_changes);
-          backend->load_weights(0, weights, &undo);
-          record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+                                         model.graph.values[static_cast<size_t>(p.targets[i])].name + ":" +
+                                         std::to_string(st.faults.faults_per_target[i]);
+          record.seconds = st.seconds + eval_share + restore_seconds;
 
           if (faults_file)
-            for (const auto& f : faults.records)
-              faults_file->line(config_name + "," + format_number(ber) + "," + std::to_string(trial) + "," +
+            for (const auto& f : st.faults.records)
+              faults_file->line(config_name + "," + format_number(t.ber) + "," + std::to_string(t.trial) + "," +
                                 model.graph.values[static_cast<size_t>(f.value)].name + "," + std::to_string(f.element) +
                                 "," + std::to_string(f.bit) + "," + fault_record_kind_name(f.kind));
           trials_file.line(trials_csv_row(record));
           records.push_back(as_recorded(record));
-          progress.advance(trials_seen);
         }
+        progress.advance(pending[block_first + block_size - 1].position);
       }
+      progress.advance(trials_seen);
     }
   }
   progress.finish();

@@ -1,6 +1,7 @@
 #include <cmath>
 #include <filesystem>
 #include <set>
+#include <sstream>
 
 #include "flipsweep/campaign/campaign.h"
 #include "flipsweep/campaign/results.h"
@@ -33,7 +34,7 @@ CampaignConfig load_campaign_config(const std::string& path) {
   YAML::Node root = load_yaml_mapping(path);
   require_known_keys(root,
                      {"name", "seed", "trials", "ber", "formats", "models", "dataset", "targets", "faults",
-                      "batch_size", "threads"},
+                      "batch_size", "threads", "backend", "device", "tf32", "trials_in_flight"},
                      path, "");
   CampaignConfig c;
   c.source = path;
@@ -45,6 +46,16 @@ CampaignConfig load_campaign_config(const std::string& path) {
   if (root["trials"]) c.trials = yaml_value<int64_t>(root["trials"], path, "trials");
   if (root["batch_size"]) c.batch_size = yaml_value<int64_t>(root["batch_size"], path, "batch_size");
   if (root["threads"]) c.threads = yaml_value<int>(root["threads"], path, "threads");
+  if (root["backend"]) {
+    try {
+      c.backend = parse_backend_kind(yaml_value<std::string>(root["backend"], path, "backend"));
+    } catch (const Error& e) {
+      throw Error(path + ": field 'backend': " + e.what());
+    }
+  }
+  if (root["device"]) c.device = yaml_value<int>(root["device"], path, "device");
+  if (root["tf32"]) c.tf32 = yaml_value<bool>(root["tf32"], path, "tf32");
+  if (root["trials_in_flight"]) c.trials_in_flight = yaml_value<int>(root["trials_in_flight"], path, "trials_in_flight");
   if (root["ber"]) {
     c.bers = root["ber"].IsSequence() ? yaml_value<std::vector<double>>(root["ber"], path, "ber")
                                       : std::vector<double>{yaml_value<double>(root["ber"], path, "ber")};
@@ -138,6 +149,10 @@ void validate_campaign_config(const CampaignConfig& c) {
   if (c.trials > (int64_t{1} << 32)) throw Error(where + ": field 'trials' is too large");
   if (c.batch_size < 1) throw Error(where + ": field 'batch_size' must be at least 1");
   if (c.threads < 0) throw Error(where + ": field 'threads' must be 0 (all cores) or more");
+  if (c.device < 0) throw Error(where + ": field 'device' must be 0 or more, got " + std::to_string(c.device));
+  if (c.trials_in_flight < 0)
+    throw Error(where + ": field 'trials_in_flight' must be 0 (the backend's default) or more, got " +
+                std::to_string(c.trials_in_flight));
   if (c.formats.empty()) throw Error(where + ": field 'formats' must list at least one storage format");
   std::set<std::string> names;
   for (const auto& m : c.models)
@@ -193,8 +208,24 @@ std::string campaign_config_yaml(const CampaignConfig& c) {
   out << YAML::EndMap;
   out << YAML::Key << "batch_size" << YAML::Value << c.batch_size;
   out << YAML::Key << "threads" << YAML::Value << c.threads;
+  out << YAML::Key << "backend" << YAML::Value << backend_kind_name(c.backend);
+  out << YAML::Key << "device" << YAML::Value << c.device;
+  out << YAML::Key << "tf32" << YAML::Value << c.tf32;
+  out << YAML::Key << "trials_in_flight" << YAML::Value << c.trials_in_flight;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
+}
+
+std::string campaign_config_yaml_without_backend(const std::string& yaml) {
+  std::istringstream in(yaml);
+  std::string line, out;
+  while (std::getline(in, line)) {
+    bool backend_setting = false;
+    for (const char* key : {"backend:", "device:", "tf32:", "trials_in_flight:"})
+      backend_setting = backend_setting || line.rfind(key, 0) == 0;
+    if (!backend_setting) out += line + "\n";
+  }
+  return out;
 }
 
 }  // namespace flipsweep

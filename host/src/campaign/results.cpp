@@ -45,7 +45,9 @@ int64_t parse_int(const std::string& text, const std::string& where) {
   return v;
 }
 
-std::vector<std::vector<std::string>> read_csv(const std::string& path, const std::string& header) {
+// `quoted_last`: the last column may be a CSV-quoted field holding commas (and "" for a quote).
+std::vector<std::vector<std::string>> read_csv(const std::string& path, const std::string& header,
+                                               bool quoted_last = false) {
   std::ifstream file(path, std::ios::binary);
   if (!file) throw Error(path + ": cannot open");
   std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
@@ -62,6 +64,19 @@ std::vector<std::vector<std::string>> read_csv(const std::string& path, const st
     ++number;
     if (line.empty()) continue;
     auto fields = split(line, ',');
+    if (quoted_last && fields.size() >= columns && !fields[columns - 1].empty() && fields[columns - 1][0] == '"') {
+      std::string last = fields[columns - 1];
+      for (size_t i = columns; i < fields.size(); ++i) last += "," + fields[i];
+      fields.resize(columns);
+      if (last.size() < 2 || last.back() != '"')
+        throw Error(path + ":" + std::to_string(number) + ": unterminated quoted field");
+      std::string unquoted;
+      for (size_t i = 1; i + 1 < last.size(); ++i) {
+        unquoted += last[i];
+        if (last[i] == '"' && i + 2 < last.size() && last[i + 1] == '"') ++i;
+      }
+      fields[columns - 1] = unquoted;
+    }
     if (fields.size() != columns)
       throw Error(path + ":" + std::to_string(number) + ": expected " + std::to_string(columns) + " fields");
     rows.push_back(std::move(fields));
@@ -128,23 +143,49 @@ std::vector<TrialRecord> read_trials_csv(const std::string& path) {
   return out;
 }
 
+namespace {
+
+const char* const kCleanHeaderV1 = "config,format,saf,top1,top5,images";
+const char* const kCleanHeader = "config,format,saf,top1,top5,images,backend";
+
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '\n') continue;
+    quoted += c;
+    if (c == '"') quoted += '"';
+  }
+  return quoted + "\"";
+}
+
+}  // namespace
+
 std::string clean_csv(const std::vector<CleanRecord>& records) {
   std::ostringstream out;
-  out << "config,format,saf,top1,top5,images\n";
+  out << kCleanHeader << "\n";
   for (const auto& r : records) {
     char numbers[80];
     std::snprintf(numbers, sizeof numbers, "%.4f,%.4f,%lld", r.top1, r.top5, static_cast<long long>(r.images));
-    out << r.config << ',' << r.format << ',' << r.saf << ',' << numbers << '\n';
+    out << r.config << ',' << r.format << ',' << r.saf << ',' << numbers << ',' << csv_field(r.backend) << '\n';
   }
   return out.str();
 }
 
 std::vector<CleanRecord> read_clean_csv(const std::string& path) {
+  std::string first_line;
+  {
+    std::ifstream file(path, std::ios::binary);
+    if (!file) throw Error(path + ": cannot open");
+    std::getline(file, first_line);
+  }
+  const bool with_backend = first_line == kCleanHeader;
   std::vector<CleanRecord> out;
   int line = 1;
-  for (const auto& f : read_csv(path, "config,format,saf,top1,top5,images")) {
+  for (const auto& f : read_csv(path, with_backend ? kCleanHeader : kCleanHeaderV1, with_backend)) {
     const std::string where = path + ":" + std::to_string(++line);
-    out.push_back({f[0], f[1], f[2], parse_double(f[3], where), parse_double(f[4], where), parse_int(f[5], where)});
+    out.push_back({f[0], f[1], f[2], parse_double(f[3], where), parse_double(f[4], where), parse_int(f[5], where),
+                   with_backend ? f[6] : std::string()});
   }
   return out;
 }

@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "flipsweep/backend/backend.h"
+#include "flipsweep/backend/backend_factory.h"
 #include "flipsweep/campaign/campaign.h"
 #include "flipsweep/data/dataset.h"
 #include "flipsweep/error.h"
@@ -33,6 +34,9 @@ struct EvalSettings {
   int64_t tile = 0;
   int64_t limit = 0;
   std::string kernels = "fast";
+  std::string backend = "auto";
+  int device = 0;
+  bool tf32 = false;
   std::vector<float> mean, std;
   int64_t pad = 0;
   std::string resize;
@@ -42,13 +46,17 @@ struct EvalSettings {
 
 void read_eval_config(const std::string& file, EvalSettings& s) {
   YAML::Node root = fs::load_yaml_mapping(file);
-  fs::require_known_keys(root, {"model", "dataset", "batch_size", "threads", "tile", "kernels"}, file, "");
+  fs::require_known_keys(root, {"model", "dataset", "batch_size", "threads", "tile", "kernels", "backend", "device", "tf32"},
+                         file, "");
   if (!root["model"]) throw fs::Error(file + ": field 'model' is required");
   s.model_path = fs::yaml_value<std::string>(root["model"], file, "model");
   if (root["batch_size"]) s.batch_size = fs::yaml_value<int64_t>(root["batch_size"], file, "batch_size");
   if (root["threads"]) s.threads = fs::yaml_value<int>(root["threads"], file, "threads");
   if (root["tile"]) s.tile = fs::yaml_value<int64_t>(root["tile"], file, "tile");
   if (root["kernels"]) s.kernels = fs::yaml_value<std::string>(root["kernels"], file, "kernels");
+  if (root["backend"]) s.backend = fs::yaml_value<std::string>(root["backend"], file, "backend");
+  if (root["device"]) s.device = fs::yaml_value<int>(root["device"], file, "device");
+  if (root["tf32"]) s.tf32 = fs::yaml_value<bool>(root["tf32"], file, "tf32");
   s.dataset = fs::read_dataset_config(root["dataset"], file);
   s.dataset_from_config = true;
 }
@@ -59,8 +67,32 @@ fs::CpuKernels parse_kernels(const std::string& text) {
   throw fs::Error("--kernels: unknown value '" + text + "' (fast, reference)");
 }
 
-int run_eval(EvalSettings& s, const std::string& config) {
+// --backend/--device/--tf32 given on the command line override a config file's fields.
+struct BackendFlags {
+  CLI::Option* backend = nullptr;
+  CLI::Option* device = nullptr;
+  CLI::Option* tf32 = nullptr;
+  std::string backend_value = "auto";
+  int device_value = 0;
+  bool tf32_value = false;
+};
+
+fs::BackendKind parse_backend_flag(const std::string& text, const std::string& where) {
+  try {
+    return fs::parse_backend_kind(text);
+  } catch (const fs::Error& e) {
+    throw fs::Error(where + ": " + e.what());
+  }
+}
+
+int run_eval(EvalSettings& s, const std::string& config, const BackendFlags& flags) {
   if (!config.empty()) read_eval_config(config, s);
+  if (flags.backend->count()) s.backend = flags.backend_value;
+  if (flags.device->count()) s.device = flags.device_value;
+  if (flags.tf32->count()) s.tf32 = flags.tf32_value;
+  const fs::BackendKind backend_kind = parse_backend_flag(s.backend, flags.backend->count() || config.empty() ? "--backend" : config + ": field 'backend'");
+  if (s.device < 0) throw fs::Error("--device must be 0 or more, got " + std::to_string(s.device));
+  const fs::CpuKernels kernels = parse_kernels(s.kernels);
   if (s.model_path.empty()) throw fs::Error("eval: --model (or a --config naming one) is required");
   if (!s.dataset_from_config) {
     if (s.dataset_text.empty()) throw fs::Error("eval: --dataset (or a --config naming one) is required");
@@ -97,17 +129,21 @@ int run_eval(EvalSettings& s, const std::string& config) {
   options.batch_size = s.batch_size;
   options.threads = s.threads;
   options.tile = s.tile;
-  auto backend = fs::make_cpu_backend(model, options, 1, parse_kernels(s.kernels));
+  options.trials_in_flight = 1;  // one set of weights
+  options.device = s.device;
+  options.tf32 = s.tf32;
+  std::string note;
+  auto backend = fs::make_backend(backend_kind, model, options, kernels, &note);
   fs::WeightPreparation preparation(model);
   backend->load_weights(0, preparation.prepare_clean());
 
   fs::EvalOptions eval_options;
   eval_options.batch_size = s.batch_size;
   eval_options.progress = !s.no_progress;
-  const int threads = s.threads > 0 ? s.threads : omp_get_max_threads();
+  if (!note.empty()) std::cout << "note: " << note << "\n";
   std::cout << fmt::format("model    {} ({} parameters)\n", s.model_path, model.parameter_count())
             << fmt::format("dataset  {} ({} images)\n", dataset->name(), dataset->size())
-            << fmt::format("backend  {}, batch {}, {} threads\n", backend->name(), s.batch_size, threads) << std::flush;
+            << fmt::format("backend  {}, batch {}\n", backend->description(), s.batch_size) << std::flush;
   fs::EvalResult r = fs::evaluate(*backend, 0, *dataset, s.dataset.preprocess, eval_options);
   std::cout << fmt::format("top-1    {:.2f} %  ({}/{})\n", r.top1_percent(), r.top1_correct, r.images)
             << fmt::format("top-5    {:.2f} %  ({}/{})\n", r.top5_percent(), r.top5_correct, r.images)
@@ -127,9 +163,17 @@ struct RunSettings {
   bool resume = false;
   bool save_faults = false;
   bool no_progress = false;
+  CLI::Option* trials_in_flight_option = nullptr;
+  int trials_in_flight = 0;
 };
 
-int run_campaign_command(const RunSettings& s) {
+int run_campaign_command(const RunSettings& s, const BackendFlags& flags) {
+  // Flags that need no config are checked first.
+  if (s.trials_in_flight_option->count() && s.trials_in_flight < 0)
+    throw fs::Error("--trials-in-flight must be 0 (the backend's default) or more, got " + std::to_string(s.trials_in_flight));
+  if (flags.device->count() && flags.device_value < 0)
+    throw fs::Error("--device must be 0 or more, got " + std::to_string(flags.device_value));
+  const fs::BackendKind backend_kind = parse_backend_flag(flags.backend_value, "--backend");
   fs::CampaignConfig config = fs::load_campaign_config(s.config_path);
   // Command-line overrides, validated like the config's own values before any work.
   if (s.trials) config.trials = s.trials;
@@ -137,6 +181,10 @@ int run_campaign_command(const RunSettings& s) {
   if (s.seed >= 0) config.seed = static_cast<uint64_t>(s.seed);
   if (s.threads >= 0) config.threads = s.threads;
   if (s.limit) config.dataset.limit = s.limit;
+  if (s.trials_in_flight_option->count()) config.trials_in_flight = s.trials_in_flight;
+  if (flags.backend->count()) config.backend = backend_kind;
+  if (flags.device->count()) config.device = flags.device_value;
+  if (flags.tf32->count()) config.tf32 = flags.tf32_value;
   if (s.trials < 0) throw fs::Error("--trials must be at least 1");
   if (s.limit < 0) throw fs::Error("--limit must be positive");
   fs::validate_campaign_config(config);
@@ -203,6 +251,10 @@ int run_inspect(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // CUDA builds register their backend here, once the flipsweep_cuda library provides it:
+  //   #if defined(FLIPSWEEP_WITH_CUDA)
+  //   flipsweep::cuda::register_cuda_backend();  // flipsweep_cuda/cuda_backend.h
+  //   #endif
   CLI::App app{"flipsweep: Monte Carlo bit-flip fault campaigns on neural network weights"};
   app.require_subcommand(1);
 
@@ -225,6 +277,15 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--resize", eval.resize, "bilinear resize to HxW");
   eval_cmd->add_option("--channels", eval.channels, "3 replicates a gray image to 3 channels");
   eval_cmd->add_flag("--no-progress", eval.no_progress, "no progress display");
+  BackendFlags eval_backend;
+  auto add_backend_flags = [](CLI::App* cmd, BackendFlags& flags) {
+    flags.backend = cmd->add_option("--backend", flags.backend_value,
+                                    "auto (default: CUDA when built with it and a GPU is present, else CPU), cpu, cuda, "
+                                    "host-plan");
+    flags.device = cmd->add_option("--device", flags.device_value, "CUDA device index (default 0)");
+    flags.tf32 = cmd->add_flag("--tf32", flags.tf32_value, "CUDA: allow TF32 in the dense library calls");
+  };
+  add_backend_flags(eval_cmd, eval_backend);
 
   RunSettings run;
   CLI::App* run_cmd = app.add_subcommand("run", "Run a fault campaign (Monte Carlo bit flips) from a YAML config");
@@ -238,6 +299,11 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--resume", run.resume, "skip trials already in trials.csv and finish the campaign");
   run_cmd->add_flag("--save-faults", run.save_faults, "write every fault to faults.csv");
   run_cmd->add_flag("--no-progress", run.no_progress, "no progress display");
+  run.trials_in_flight_option = run_cmd->add_option(
+      "--trials-in-flight", run.trials_in_flight,
+      "trials evaluated together, one dataset pass per block (default: the config's, else the backend's)");
+  BackendFlags run_backend;
+  add_backend_flags(run_cmd, run_backend);
 
   std::string report_folder;
   CLI::App* report_cmd = app.add_subcommand("report", "Rebuild a campaign's summary table and plot from its CSV files");
@@ -253,9 +319,9 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
-    if (*eval_cmd) return run_eval(eval, eval_config);
+    if (*eval_cmd) return run_eval(eval, eval_config, eval_backend);
     if (*inspect_cmd) return run_inspect(inspect_path);
-    if (*run_cmd) return run_campaign_command(run);
+    if (*run_cmd) return run_campaign_command(run, run_backend);
     if (*report_cmd) {
       std::cout << fs::report_campaign(report_folder);
       return 0;

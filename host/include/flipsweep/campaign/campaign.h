@@ -1,13 +1,16 @@
 #pragma once
 // A fault campaign: for every configuration (model × storage format), every BER and every
 // trial, inject the trial's faults into the stored weights, prepare effective weights in
-// O(faults), run the activation pass over the dataset and record what happened. Results are
+// O(faults), run the activation pass over the dataset and record what happened. Trials run in
+// blocks of up to the backend's trial slots: each trial of a block is loaded into its own slot
+// and the dataset is streamed once for the whole block. Results are
 // appended trial by trial, so an interrupted campaign loses nothing and `resume` finishes it
 // with the same numbers an uninterrupted run gives.
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "flipsweep/backend/backend_factory.h"
 #include "flipsweep/core/storage_formats.h"
 #include "flipsweep/data/dataset.h"
 #include "flipsweep/faults/fault_injector.h"
@@ -36,6 +39,11 @@ struct CampaignConfig {
   FaultSpec faults;          // model and exact-fault fields; rates come from `bers`
   int64_t batch_size = 256;
   int threads = 0;
+  // Where trials run. None of these changes a result; a resumed campaign may change them.
+  BackendKind backend = BackendKind::Auto;
+  int device = 0;            // CUDA device index
+  bool tf32 = false;         // CUDA: TF32 in the dense library calls
+  int trials_in_flight = 0;  // trials evaluated together (one dataset pass per block); 0 = backend default
 };
 
 // Parses and validates a campaign file; every problem is an Error naming the file and field,
@@ -45,8 +53,13 @@ CampaignConfig load_campaign_config(const std::string& path);
 // Checks values that the command line may have overridden (BER range, trials, ...).
 void validate_campaign_config(const CampaignConfig& config);
 
-// The resolved config as YAML (what results/<name>/config.yaml holds).
+// The resolved config as YAML (what results/<name>/config.yaml holds). The backend settings
+// (backend, device, tf32, trials_in_flight) come last, one top-level line each.
 std::string campaign_config_yaml(const CampaignConfig& config);
+
+// The same YAML without the backend settings: what must match for a resumed campaign to be the
+// same campaign (where the trials run never changes their results).
+std::string campaign_config_yaml_without_backend(const std::string& yaml);
 
 struct CampaignOptions {
   std::string out_dir;  // default results/<name>

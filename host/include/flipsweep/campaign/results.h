@@ -27,6 +27,7 @@ struct CleanRecord {
   std::string config, format, saf;
   double top1 = 0.0, top5 = 0.0;
   int64_t images = 0;
+  std::string backend;  // Backend::description() of what evaluated it; empty in files from before the column
 };
 
 struct PointSummary {
@@ -49,6 +50,8 @@ TrialRecord as_recorded(const TrialRecord& record);
 // Reads a trials.csv written by flipsweep; Error naming file and line for anything malformed.
 std::vector<TrialRecord> read_trials_csv(const std::string& path);
 
+// clean.csv: config,format,saf,top1,top5,images,backend (the backend field CSV-quoted when it holds
+// a comma). read_clean_csv also reads files written before the backend column.
 std::string clean_csv(const std::vector<CleanRecord>& records);
 std::vector<CleanRecord> read_clean_csv(const std::string& path);
 

@@ -1,7 +1,7 @@
 #pragma once
-// Classification accuracy of one set of effective weights over a dataset: streams batches
-// (memory bounded by the batch, not the dataset), runs them through a backend, scores top-1 and
-// top-5 with PyTorch's argmax/topk rules for NaN.
+// Classification accuracy of one or several sets of effective weights (trial slots) over a
+// dataset: streams batches (memory bounded by the batch, not the dataset), has the backend score
+// them (top-5 with PyTorch's argmax/topk rules for NaN) and counts top-1 and top-5.
 #include <cstdint>
 #include <vector>
 
@@ -28,7 +28,15 @@ struct EvalOptions {
   bool progress = true;
 };
 
+// One slot: evaluate_block with slots = {slot}.
 EvalResult evaluate(Backend& backend, int slot, const data::ImageDataset& dataset, const data::Preprocess& preprocess,
                     const EvalOptions& options);
+
+// Every slot of a block of trials at once: the dataset is streamed once (attach_dataset, then one
+// read per batch, preprocessed on the host unless the backend preprocesses itself) and each batch
+// is scored under every slot's weights. Returns one result per entry of `slots`, in that order;
+// each is what evaluate() gives for that slot alone. `seconds` is the whole block's time.
+std::vector<EvalResult> evaluate_block(Backend& backend, const std::vector<int>& slots, const data::ImageDataset& dataset,
+                                       const data::Preprocess& preprocess, const EvalOptions& options);
 
 }  // namespace flipsweep
