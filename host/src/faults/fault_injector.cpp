@@ -171,8 +171,11 @@ TrialFaults FaultInjector::inject(WeightSet& weights, uint64_t seed, uint32_t tr
       if (current_element < 0) return;
       const uint32_t clean_word = t.words[static_cast<size_t>(current_element)];
       if (word == clean_word) return;  // e.g. a cell stuck at the value it already holds
-      target.data[static_cast<size_t>(current_element)] = core::decode(format_, word, scale_of(t, current_element));
+      const float scale = scale_of(t, current_element);
+      target.data[static_cast<size_t>(current_element)] = core::decode(format_, word, scale);
       change.elements.push_back(current_element);
+      change.words.push_back(word);
+      change.scales.push_back(scale);
     };
     for (uint64_t p : positions) {
       const int64_t element = static_cast<int64_t>(exact_bit >= 0 ? p : p / per_word);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "flipsweep/core/storage_formats.h"
 #include "flipsweep/data/dataset.h"
 #include "flipsweep/graph/graph.h"
 #include "flipsweep/model/weight_preparation.h"
@@ -65,6 +66,10 @@ class Backend {
   // True when score() wants raw images only (the backend normalises them itself, e.g. in a CUDA
   // kernel); evaluation then skips host preprocessing.
   virtual bool preprocesses_images() const { return false; }
+
+  // The storage format of the stored words that load_weights' parameter changes carry (see
+  // ValueChange::words). A backend that decodes faulted words itself needs it; others ignore it.
+  virtual void set_storage_format(const core::StorageFormat& format) {}
 
   // Called once before a dataset is scored; a backend may keep the raw images (uint8) resident.
   virtual void attach_dataset(const data::ImageDataset& dataset, const data::Preprocess& preprocess) {}

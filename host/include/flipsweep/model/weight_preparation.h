@@ -25,6 +25,12 @@ struct ValueChange {
   int value = -1;
   bool all = false;               // the whole tensor changed
   std::vector<int64_t> elements;  // sorted, unique; ignored when `all`
+  // Parameter changes made by a FaultInjector also carry each element's faulted stored word (and
+  // its int8 scale), so a backend can decode and transform the word itself (the CUDA corrections
+  // do). After FaultInjector::restore the values are clean again while the words still describe
+  // the faults: a backend decides by comparing values with the clean ones. Empty otherwise.
+  std::vector<uint32_t> words;
+  std::vector<float> scales;
 };
 using WeightChanges = std::vector<ValueChange>;
 

@@ -1,0 +1,243 @@
+// The trial-batched plan (the CUDA backend's code path) executed by the host runtime: clean models
+// against PyTorch's goldens, faulted blocks of trials against the CPU backend slot by slot (NaN
+// positions and Inf signs included), the device decoding of faulted words against the host's
+// weight preparation bit for bit, fan-out only where a trial's weights change, and the memory plan.
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "flipsweep/backend/backend.h"
+#include "flipsweep/backend/backend_factory.h"
+#include "flipsweep/batched/host_runtime.h"
+#include "flipsweep/batched/plan_backend.h"
+#include "flipsweep/error.h"
+#include "flipsweep/faults/fault_injector.h"
+#include "flipsweep/faults/targets.h"
+#include "flipsweep/model/weight_transform.h"
+#include "flipsweep/ops/reference_ops.h"
+#include "test_support.h"
+
+namespace flipsweep {
+namespace {
+
+using testing::load_case_tensors;
+using testing::source_path;
+using testing::tensors_match;
+
+Tensor run_on(Backend& backend, const std::vector<int>& slots, const Tensor& input) {
+  const int64_t n = input.dim(0);
+  Tensor out(Shape{static_cast<int64_t>(slots.size()) * n, backend.output_size()});
+  backend.run(slots, input.ptr(), n, out.ptr());
+  return out;
+}
+
+Tensor slice_rows(const Tensor& t, int64_t first, int64_t count) {
+  const int64_t width = t.size() / t.dim(0);
+  Tensor out(Shape{count, width});
+  std::copy(t.data.begin() + first * width, t.data.begin() + (first + count) * width, out.data.begin());
+  return out;
+}
+
+void expect_same_argmax(const Tensor& a, const Tensor& b, const std::string& what) {
+  const int64_t rows = a.dim(0), width = a.size() / rows;
+  for (int64_t r = 0; r < rows; ++r)
+    EXPECT_EQ(reference::argmax(a.ptr() + r * width, width), reference::argmax(b.ptr() + r * width, width))
+        << what << ", row " << r;
+}
+
+TEST(TrialPlan, CleanGoldensMatchPyTorch) {
+  for (const char* name : {"resnet20_cifar", "resnet20_tanh_saf", "unet_relu_transpose", "unet_hardsigmoid_nearest"}) {
+    SCOPED_TRACE(name);
+    const std::string dir = source_path(std::string("tests/golden/") + name);
+    Model model = load_onnx_model(dir + "/model.onnx");
+    const Tensor input = load_case_tensors(dir, "input")[0];
+    const Tensor expected = load_case_tensors(dir, "output")[0];
+    BackendOptions options;
+    options.batch_size = input.dim(0);
+    options.threads = 2;
+    auto backend = make_host_plan_backend(model, options);
+    backend->load_weights(0, WeightPreparation(model).prepare_clean());
+    Tensor out = run_on(*backend, {0}, input);
+    out.shape = expected.shape;
+    EXPECT_LE(testing::relative_l2_error(out, expected), 1e-4);
+    if (expected.rank() == 2) expect_same_argmax(out, expected, name);
+  }
+}
+
+TEST(TrialPlan, NanAndInfBehaveLikeTheCpuBackend) {
+  const std::string root = source_path("tests/golden/nan_inf_semantics");
+  int cases = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(root)) {
+    if (!entry.is_directory()) continue;
+    const std::string dir = entry.path().string();
+    SCOPED_TRACE(dir);
+    Model model = load_onnx_model(dir + "/model.onnx");
+    const auto inputs = load_case_tensors(dir, "input");
+    if (inputs.size() != 1) continue;
+    BackendOptions options;
+    options.batch_size = inputs[0].dim(0);
+    options.threads = 2;
+    const WeightSet weights = WeightPreparation(model).prepare_clean();
+    auto cpu = make_cpu_backend(model, options);
+    cpu->load_weights(0, weights);
+    auto plan = make_host_plan_backend(model, options);
+    plan->load_weights(0, weights);
+    EXPECT_TRUE(tensors_match(run_on(*plan, {0}, inputs[0]), run_on(*cpu, {0}, inputs[0]), 1e-5, 1e-6));
+    ++cases;
+  }
+  EXPECT_GE(cases, 4);
+}
+
+struct FaultedBlockCase {
+  const char* model;
+  const char* format;
+  const char* bits;
+  double ber;
+};
+
+// Every slot of a block holds its own trial's faults; each slot's outputs must be what the CPU
+// backend computes with that trial's weights, NaN and Inf included, and every faulted word the
+// runtime decoded must equal the host's effective weight bit for bit.
+TEST(TrialPlan, FaultedBlocksMatchTheCpuBackendSlotBySlot) {
+  const FaultedBlockCase cases[] = {
+      {"resnet20_cifar", "fp32", "exponent", 2e-4},  // Inf/NaN weights: exact recomputation paths
+      {"resnet20_cifar", "fp16", "all", 1e-3},
+      {"resnet20_tanh_saf", "fp32", "all", 3e-4},    // tanh on the weights: decode + SAF on the "device"
+      {"resnet20_tanh_saf", "q2.5", "all", 1e-3},
+      {"resnet20_cifar", "int8-channel", "all", 1e-3},
+      {"resnet20_cifar", "fp32", "mantissa", 0.2},   // so many changes that trials use their own weights
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(c.model) + " " + c.format + " " + c.bits);
+    const std::string dir = source_path(std::string("tests/golden/") + c.model);
+    Model model = load_onnx_model(dir + "/model.onnx");
+    const Tensor input = load_case_tensors(dir, "input")[0];
+    const core::StorageFormat format = core::StorageFormat::parse(c.format);
+    WeightPreparation preparation(model);
+    TargetSpec targets;
+    targets.roles = {ParameterRole::ConvWeight, ParameterRole::LinearWeight, ParameterRole::BatchNormAffine};
+    FaultInjector injector(model, select_fault_targets(model, targets), format);
+    WeightSet weights = preparation.prepare_clean();
+    injector.apply_clean_encoding(weights);
+    WeightChanges encoded;
+    for (int id : injector.targets()) encoded.push_back(ValueChange{id, true, {}, {}, {}});
+    preparation.propagate(weights, encoded);
+
+    const int trials = 5;
+    BackendOptions options;
+    options.batch_size = input.dim(0);
+    options.threads = 2;
+    options.trials_in_flight = trials;
+    auto plan = make_host_plan_backend(model, options);
+    plan->set_storage_format(format);
+    auto cpu = make_cpu_backend(model, options, trials);
+    FaultSpec spec;
+    spec.rate = spec.rate_max = c.ber;
+    spec.bits = parse_bit_selection(c.bits, format);
+    for (int t = 0; t < trials; ++t) {
+      plan->load_weights(t, weights);
+      cpu->load_weights(t, weights);
+    }
+    int64_t faults = 0;
+    for (int t = 0; t < trials; ++t) {
+      TrialFaults f = injector.inject(weights, 11, static_cast<uint32_t>(t), spec);
+      faults += f.total_faults;
+      WeightChanges changes = preparation.propagate(weights, f.parameter_changes);
+      plan->load_weights(t, weights, &changes);
+      cpu->load_weights(t, weights, &changes);
+      injector.restore(weights, f);
+      preparation.propagate(weights, f.parameter_changes);
+    }
+    ASSERT_GT(faults, 0);
+    const std::vector<int> slots{0, 1, 2, 3, 4};
+    const Tensor from_plan = run_on(*plan, slots, input);
+    const Tensor from_cpu = run_on(*cpu, slots, input);
+    const int64_t n = input.dim(0);
+    for (int t = 0; t < trials; ++t) {
+      SCOPED_TRACE("trial " + std::to_string(t));
+      const Tensor a = slice_rows(from_plan, t * n, n), b = slice_rows(from_cpu, t * n, n);
+      EXPECT_TRUE(tensors_match(a, b, 2e-3, 1e-3));
+      expect_same_argmax(a, b, "argmax");
+    }
+    auto& backend = dynamic_cast<batched::PlanBackend<batched::HostRuntime>&>(*plan);
+    const auto decoded = backend.decoded_corrections();
+    ASSERT_FALSE(decoded.empty());
+    int64_t mismatched = 0;
+    for (const auto& [device, host] : decoded) mismatched += std::memcmp(&device, &host, sizeof device) != 0;
+    EXPECT_EQ(mismatched, 0) << "of " << decoded.size() << " decoded corrections";
+    int decoded_from_words = 0;
+    for (const auto& correction : backend.last_block().corrections) decoded_from_words += correction.program >= 0;
+    EXPECT_GT(decoded_from_words, 0) << "no correction was decoded from its stored word";
+    if (c.ber >= 0.1) {
+      size_t own = 0;
+      for (const auto& s : backend.last_block().steps) own += s.own_weights.size();
+      EXPECT_GT(own, 0u) << "dense per-trial weights were expected at this fault rate";
+    }
+  }
+}
+
+// A trial that changes only the classifier shares every layer before it with the clean trial:
+// those run once, and only the classifier fans out.
+TEST(TrialPlan, LayersBeforeTheFirstChangedOneRunOnce) {
+  const std::string dir = source_path("tests/golden/resnet20_cifar");
+  Model model = load_onnx_model(dir + "/model.onnx");
+  const Tensor input = load_case_tensors(dir, "input")[0];
+  BackendOptions options;
+  options.batch_size = input.dim(0);
+  options.threads = 2;
+  options.trials_in_flight = 2;
+  auto plan = make_host_plan_backend(model, options);
+  auto cpu = make_cpu_backend(model, options, 2);
+  WeightSet weights = WeightPreparation(model).prepare_clean();
+  for (int t = 0; t < 2; ++t) {
+    plan->load_weights(t, weights);
+    cpu->load_weights(t, weights);
+  }
+  const int fc = model.graph.find_value("fc.weight");
+  ASSERT_GE(fc, 0);
+  weights.tensors[static_cast<size_t>(fc)].data[3] = INFINITY;
+  weights.tensors[static_cast<size_t>(fc)].data[70] *= -3.0f;
+  ValueChange change{fc, false, {3, 70}, {}, {}};
+  WeightChanges changes{change};
+  plan->load_weights(1, weights, &changes);
+  cpu->load_weights(1, weights, &changes);
+  const Tensor a = run_on(*plan, {0, 1}, input), b = run_on(*cpu, {0, 1}, input);
+  EXPECT_TRUE(tensors_match(a, b, 1e-4, 1e-5));
+  auto& backend = dynamic_cast<batched::PlanBackend<batched::HostRuntime>&>(*plan);
+  const auto& block = backend.last_block();
+  const auto& steps = backend.plan().steps();
+  int per_trial = 0;
+  for (size_t s = 0; s < steps.size(); ++s) {
+    const bool reads_fc = steps[s].weight == fc;
+    EXPECT_EQ(block.steps[s].per_trial, reads_fc) << steps[s].name;
+    per_trial += block.steps[s].per_trial;
+  }
+  EXPECT_EQ(per_trial, 1);
+}
+
+TEST(TrialPlan, WholeLoadsOfUnrelatedWeightsKeepEverySlotExact) {
+  const std::string dir = source_path("tests/golden/unet_relu_transpose");
+  Model model = load_onnx_model(dir + "/model.onnx");
+  const Tensor input = load_case_tensors(dir, "input")[0];
+  BackendOptions options;
+  options.batch_size = input.dim(0);
+  options.threads = 2;
+  options.trials_in_flight = 2;
+  auto plan = make_host_plan_backend(model, options);
+  auto cpu = make_cpu_backend(model, options, 2);
+  const WeightSet clean = WeightPreparation(model).prepare_clean();
+  WeightSet scaled = clean;
+  for (auto& t : scaled.tensors)
+    for (float& v : t.data) v *= 1.5f;
+  plan->load_weights(0, clean);
+  // Far from the first: becomes the clean reference and slot 0 is re-expressed against it. The
+  // scaled network amplifies rounding differences, hence the looser tolerance.
+  plan->load_weights(1, scaled);
+  cpu->load_weights(0, clean);
+  cpu->load_weights(1, scaled);
+  EXPECT_TRUE(tensors_match(run_on(*plan, {0, 1}, input), run_on(*cpu, {0, 1}, input), 2e-3, 1e-4));
+  EXPECT_TRUE(tensors_match(run_on(*plan, {1}, input), run_on(*cpu, {1}, input), 2e-3, 1e-4));
+}
+
+}  // namespace
+}  // namespace flipsweep
