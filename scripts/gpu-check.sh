@@ -13,6 +13,7 @@ set -u
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 deps=${DEPS:-.offline-deps}
+case $deps in /*) ;; *) deps=$PWD/$deps ;; esac
 build=${BUILD:-build-gpu}
 case $build in /*) ;; *) build=$PWD/$build ;; esac
 mkdir -p "$build"
@@ -48,16 +49,20 @@ skip() { steps+=("$(printf '%-14s %-34s' "$1" "not present ($2)")"); say "$1: no
 
 say "flipsweep GPU check, $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 say "host: $(hostname), $(nproc) cores, $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
-gpu=$(nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap --format=csv,noheader 2>&1 | head -4)
-say "GPU: ${gpu:-none (nvidia-smi gave nothing)}"
-nvidia-smi 2>&1 | head -20
+if command -v nvidia-smi >/dev/null; then
+  gpu=$(nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap --format=csv,noheader 2>&1 | head -4)
+  say "GPU: ${gpu:-none (nvidia-smi gave nothing)}"
+  nvidia-smi 2>&1 | head -20
+else
+  say "GPU: none (no nvidia-smi on this machine)"
+fi
 
 # 1. offline dependencies: unpack the carried .deb files when only they came along.
 if [ ! -d "$deps/root/usr/include" ] && ls "$deps"/debs/*.deb >/dev/null 2>&1; then
   step unpack-deps 120 bash scripts/fetch-offline-deps.sh --unpack-only "$deps"
 fi
 deps_args=()
-if [ -d "$deps/root/usr/include" ]; then deps_args=(-DFLIPSWEEP_DEPS_ROOT="$PWD/$deps/root")
+if [ -d "$deps/root/usr/include" ]; then deps_args=(-DFLIPSWEEP_DEPS_ROOT="$deps/root")
 else say "no offline folder at $deps (root/ or debs/): using the system's packages"; fi
 [ -n "${CUDNN_ROOT:-}" ] && deps_args+=(-DCUDNN_ROOT="$CUDNN_ROOT")
 export PATH=$PATH:/usr/local/cuda/bin
