@@ -87,10 +87,11 @@ else
 fi
 say "build time: ${build_secs}s"
 
-# 3. CUDA tests (GPU test suites have Cuda in their names).
+# 3. CUDA tests: suites with Cuda in their names, and tests with Device in theirs
+#    (KernelBodies.DeviceMatchesHostLaunchBitForBit, SafNumerics.DeviceGivesTheSameBitsAsTheHost).
 tests_bin=$build/tests/flipsweep_tests
 if [ "$build_rc" = 0 ] && [ -x "$tests_bin" ]; then
-  step cuda-tests 180 "$tests_bin" --gtest_filter='Cuda*:*Cuda*' --gtest_color=no
+  step cuda-tests 180 "$tests_bin" --gtest_filter='Cuda*:*Cuda*:*Device*' --gtest_color=no
   summary=$(grep -E '^\[==========\] .* ran|^\[ +(PASSED|FAILED|SKIPPED) +\] [0-9]+ tests?' "$logs/cuda-tests.log")
   say "tests:"; say "$(echo "${summary:-no gtest summary (crash? see $logs/cuda-tests.log)}" | sed 's/^/  /')"
   grep -E '^\[  FAILED  \] [A-Za-z]' "$logs/cuda-tests.log" | sed -E 's/ \([0-9]+ ms\)$//' | sort -u |
