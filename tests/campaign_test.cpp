@@ -1,6 +1,7 @@
 // Fault campaigns end to end on the golden ResNet20 and real Fashion-MNIST images: result files,
 // resume after an interruption giving the same results, faults.csv replayed independently giving
 // the recorded accuracy, common random numbers across SAFs, and config errors before any work.
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -180,6 +181,60 @@ TEST(Campaign, TrialsInFlightDoNotChangeResults) {
   EXPECT_EQ(comparable_rows(dir + "/resumed/trials.csv"), rows[1]);
   EXPECT_EQ(read_text(dir + "/resumed/summary.csv"), read_text(dir + "/t1/summary.csv"));
   EXPECT_NE(read_text(dir + "/resumed/config.yaml").find("trials_in_flight: 3"), std::string::npos);
+}
+
+// The CUDA backend's trial-batched plan (shared clean weights, sparse per-trial corrections,
+// exact recomputation where a difference is not finite), executed by the host runtime, against the
+// CPU backend: every trial's top-1 within 0.1 point and all_nan identical, over every SAF (five
+// trained models plus hardtanh applied by flipsweep), fp32/fp16/q2.5, and fp32 exponent-bit faults
+// that turn weights and activations into Inf and NaN.
+TEST(Campaign, TrialBatchedPlanAgreesWithTheCpuBackend) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  const std::string dir = scratch_dir("plan_vs_cpu");
+  const std::string models = testing::source_path("models/fashion-mnist/");
+  for (const char* bits : {"all", "exponent"}) {
+    const std::string path = dir + "/" + bits + ".yaml";
+    {
+      std::ofstream out(path);
+      out << "name: plan\nseed: 9\ntrials: 2\n"
+          << (std::string(bits) == "all" ? "ber: [1.0e-5, 1.0e-4]\nformats: [fp32, fp16, q2.5]\n"
+                                         : "ber: [2.0e-5]\nformats: [fp32]\n")
+          << "models:\n"
+          << "  - {name: none, path: " << models << "resnet20_none.onnx}\n"
+          << "  - {name: tanh, path: " << models << "resnet20_tanh.onnx, saf: tanh}\n"
+          << "  - {name: tanh0.5, path: " << models << "resnet20_tanh0.5.onnx, saf: tanh0.5}\n"
+          << "  - {name: softsign, path: " << models << "resnet20_softsign.onnx, saf: softsign}\n"
+          << "  - {name: arctan, path: " << models << "resnet20_arctan.onnx, saf: arctan}\n"
+          << "  - {name: hardtanh, path: " << models << "resnet20_none.onnx, saf: hardtanh, apply_saf: true}\n"
+          << "dataset:\n  spec: fashion-mnist-test\n  limit: 48\n  preprocess: {mean: [0.2860], std: [0.3530]}\n"
+          << "targets: {bits: " << bits << "}\nbatch_size: 48\nthreads: 2\ntrials_in_flight: 4\n";
+    }
+    CampaignConfig config = load_campaign_config(path);
+    config.backend = BackendKind::Cpu;
+    run_campaign(config, quiet(dir + "/cpu-" + bits));
+    config.backend = BackendKind::HostPlan;
+    run_campaign(config, quiet(dir + "/plan-" + bits));
+    const auto cpu = read_trials_csv(dir + "/cpu-" + bits + "/trials.csv");
+    const auto plan = read_trials_csv(dir + "/plan-" + bits + "/trials.csv");
+    ASSERT_EQ(cpu.size(), plan.size());
+    ASSERT_GE(cpu.size(), 24u);
+    int nonfinite = 0, changed = 0;
+    for (size_t i = 0; i < cpu.size(); ++i) {
+      SCOPED_TRACE(cpu[i].config + " BER " + format_number(cpu[i].ber) + " trial " + std::to_string(cpu[i].trial));
+      ASSERT_EQ(plan[i].config, cpu[i].config);
+      EXPECT_LE(std::fabs(plan[i].top1 - cpu[i].top1), 0.1);
+      EXPECT_EQ(plan[i].all_nan, cpu[i].all_nan);
+      EXPECT_EQ(plan[i].flips, cpu[i].flips);
+      EXPECT_EQ(plan[i].nonfinite, cpu[i].nonfinite);
+      nonfinite += plan[i].nonfinite > 0;
+      changed += plan[i].sdc > 0;
+    }
+    // The campaign really reached the paths it is meant to check.
+    EXPECT_GT(changed, 0) << bits;
+    if (std::string(bits) == "exponent") EXPECT_GT(nonfinite, 0);
+    const auto clean = read_clean_csv(dir + "/plan-" + std::string(bits) + "/clean.csv");
+    EXPECT_EQ(clean.at(0).backend.rfind("host-plan", 0), 0u) << clean.at(0).backend;
+  }
 }
 
 TEST(CampaignResults, CleanCsvKeepsTheBackendAndReadsOldFiles) {

@@ -143,6 +143,17 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
                       p.entry->path + " (" + format.name() + ")");
       }
 
+  // The first model's backend is made before anything is written, so a backend that cannot be
+  // had (--backend cuda without a device) fails before work, and config.yaml records what ran.
+  BackendOptions backend_options;
+  backend_options.batch_size = config.batch_size;
+  backend_options.threads = config.threads;
+  backend_options.trials_in_flight = config.trials_in_flight;
+  backend_options.device = config.device;
+  backend_options.tf32 = config.tf32;
+  std::string backend_note;
+  std::unique_ptr<Backend> first_backend =
+      make_backend(config.backend, *models.front().model, backend_options, CpuKernels::Fast, &backend_note);
   fsys::create_directories(out_dir);
   std::set<std::string> done;
   std::vector<TrialRecord> records;
@@ -173,17 +184,6 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
     }
     write_file_atomically(faults_path, content);
   }
-  // The first model's backend is made before anything is written, so a backend that cannot be
-  // had (--backend cuda without a device) fails before work, and config.yaml records what ran.
-  BackendOptions backend_options;
-  backend_options.batch_size = config.batch_size;
-  backend_options.threads = config.threads;
-  backend_options.trials_in_flight = config.trials_in_flight;
-  backend_options.device = config.device;
-  backend_options.tf32 = config.tf32;
-  std::string backend_note;
-  std::unique_ptr<Backend> first_backend =
-      make_backend(config.backend, *models.front().model, backend_options, CpuKernels::Fast, &backend_note);
   CampaignConfig resolved_config = config;
   resolved_config.backend = config.backend != BackendKind::Auto ? config.backend
                             : backend_note.empty()              ? BackendKind::Cuda
@@ -250,6 +250,7 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
     for (const auto& format : config.formats) {
       const std::string config_name = p.entry->name + "/" + format.name();
       FaultInjector injector(model, p.targets, format);
+      backend->set_storage_format(format);  // the words in load_weights' changes are in this format
       FaultSpec spec = config.faults;
       spec.bits = parse_bit_selection(config.bits, format);
       spec.rate_max = ber_max;
