@@ -20,6 +20,10 @@
 #include "flipsweep/model/weight_preparation.h"
 #include "flipsweep/util/yaml_config.h"
 
+#if defined(FLIPSWEEP_WITH_CUDA)
+#include "flipsweep_cuda/cuda_backend.h"
+#endif
+
 namespace fs = flipsweep;
 
 namespace {
@@ -251,10 +255,10 @@ int run_inspect(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // CUDA builds register their backend here, once the flipsweep_cuda library provides it:
-  //   #if defined(FLIPSWEEP_WITH_CUDA)
-  //   flipsweep::cuda::register_cuda_backend();  // flipsweep_cuda/cuda_backend.h
-  //   #endif
+#if defined(FLIPSWEEP_WITH_CUDA)
+  // The CUDA backend lives in a library that depends on the host one; it joins the factory here.
+  flipsweep::cuda::register_cuda_backend();
+#endif
   CLI::App app{"flipsweep: Monte Carlo bit-flip fault campaigns on neural network weights"};
   app.require_subcommand(1);
 
