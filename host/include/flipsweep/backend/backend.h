@@ -74,6 +74,10 @@ class Backend {
   // Called once before a dataset is scored; a backend may keep the raw images (uint8) resident.
   virtual void attach_dataset(const data::ImageDataset& dataset, const data::Preprocess& preprocess) {}
 
+  // True when the backend holds the attached dataset's raw images itself (say, resident on the
+  // GPU): score() then reads images by `ImageBatch::first` and `raw` may be null.
+  virtual bool keeps_dataset_resident() const { return false; }
+
   // Scores `batch` under each slot's weights: scores[slot_position * batch.count + image].
   // The default runs run() on batch.preprocessed and ranks the outputs on the host.
   virtual void score(const std::vector<int>& slots, const ImageBatch& batch, ImageScore* scores);
