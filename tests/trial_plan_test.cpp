@@ -10,7 +10,9 @@
 #include "flipsweep/backend/backend_factory.h"
 #include "flipsweep/batched/host_runtime.h"
 #include "flipsweep/batched/plan_backend.h"
+#include "flipsweep/data/dataset.h"
 #include "flipsweep/error.h"
+#include "flipsweep/eval/evaluate.h"
 #include "flipsweep/faults/fault_injector.h"
 #include "flipsweep/faults/targets.h"
 #include "flipsweep/model/weight_transform.h"
@@ -237,6 +239,41 @@ TEST(TrialPlan, WholeLoadsOfUnrelatedWeightsKeepEverySlotExact) {
   cpu->load_weights(1, scaled);
   EXPECT_TRUE(tensors_match(run_on(*plan, {0, 1}, input), run_on(*cpu, {0, 1}, input), 2e-3, 1e-4));
   EXPECT_TRUE(tensors_match(run_on(*plan, {1}, input), run_on(*cpu, {1}, input), 2e-3, 1e-4));
+}
+
+// Raw images resident in the runtime's memory or uploaded batch by batch: the same scores, and
+// both equal to the CPU backend's (host-preprocessed) evaluation.
+TEST(TrialPlan, ResidentAndStreamedDatasetsScoreAlike) {
+  if (!std::filesystem::exists(std::string(data::kFashionMnistDir) + "/t10k-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  Model model = load_onnx_model(source_path("models/fashion-mnist/resnet20_tanh.onnx"));
+  data::DatasetSpec spec = data::parse_dataset_spec("fashion-mnist-test");
+  spec.limit = 100;
+  spec.preprocess.mean = {0.2860f};
+  spec.preprocess.std = {0.3530f};
+  auto dataset = data::open_dataset(spec);
+  BackendOptions options;
+  options.batch_size = 32;  // several batches, the last one short
+  options.threads = 2;
+  const WeightSet weights = WeightPreparation(model).prepare_clean();
+  EvalOptions eval;
+  eval.batch_size = 32;
+  eval.progress = false;
+  std::vector<EvalResult> results;
+  for (size_t budget : {size_t{1} << 30, size_t{0}}) {
+    batched::PlanBackend<batched::HostRuntime> plan(model, options, std::make_unique<batched::HostRuntime>(2, budget), 1);
+    plan.load_weights(0, weights, nullptr);
+    results.push_back(evaluate(plan, 0, *dataset, spec.preprocess, eval));
+    EXPECT_EQ(plan.keeps_dataset_resident(), budget > 0);
+  }
+  auto cpu = make_cpu_backend(model, options);
+  cpu->load_weights(0, weights);
+  results.push_back(evaluate(*cpu, 0, *dataset, spec.preprocess, eval));
+  for (size_t k = 1; k < results.size(); ++k) {
+    EXPECT_EQ(results[k].predictions, results[0].predictions) << k;
+    EXPECT_EQ(results[k].top5_correct, results[0].top5_correct) << k;
+  }
+  EXPECT_GT(results[0].top1_correct, 80);
 }
 
 }  // namespace

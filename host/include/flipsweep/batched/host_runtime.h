@@ -29,7 +29,10 @@ class HostRuntime {
     std::vector<T> data_;
   };
 
-  explicit HostRuntime(int threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {}
+  // `dataset_budget`: raw image bytes kept resident (0 streams every batch, as a GPU does when
+  // the dataset does not fit).
+  explicit HostRuntime(int threads, size_t dataset_budget = size_t{1} << 30)
+      : threads_(threads > 0 ? threads : omp_get_max_threads()), dataset_budget_(dataset_budget) {}
 
   template <class T>
   Buffer<T> allocate(size_t n) {
@@ -52,7 +55,7 @@ class HostRuntime {
     kernels::host_launch(count, body);
   }
   void synchronize() {}
-  size_t dataset_budget_bytes() const { return size_t{1} << 30; }
+  size_t dataset_budget_bytes() const { return dataset_budget_; }
   std::string name() const { return "host-plan"; }
   std::string description() const {
     return "host-plan (the CUDA backend's trial-batched plan on the CPU, " + std::to_string(threads_) + " threads)";
@@ -66,6 +69,7 @@ class HostRuntime {
 
  private:
   int threads_;
+  size_t dataset_budget_;
 };
 
 }  // namespace flipsweep::batched

@@ -99,10 +99,15 @@ class PlanBackend final : public Backend {
     resident_.reset();
     const size_t bytes = static_cast<size_t>(dataset.size() * raw_per_image_);
     if (bytes > 0 && bytes <= runtime_->dataset_budget_bytes()) {
-      std::vector<uint8_t> all(bytes);
-      dataset.read(0, dataset.size(), all.data(), nullptr);
       resident_ = std::make_unique<Buffer<uint8_t>>(runtime_->template allocate<uint8_t>(bytes));
-      runtime_->upload(resident_->get(), all.data(), bytes);
+      // In chunks, so host memory stays bounded however large the dataset.
+      const int64_t chunk = std::max<int64_t>(1, (int64_t{256} << 20) / raw_per_image_);
+      std::vector<uint8_t> staging(static_cast<size_t>(std::min(chunk, dataset.size()) * raw_per_image_));
+      for (int64_t first = 0; first < dataset.size(); first += chunk) {
+        const int64_t n = std::min(chunk, dataset.size() - first);
+        dataset.read(first, n, staging.data(), nullptr);
+        runtime_->upload(resident_->get() + first * raw_per_image_, staging.data(), static_cast<size_t>(n * raw_per_image_));
+      }
     }
   }
 
