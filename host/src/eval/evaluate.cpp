@@ -41,12 +41,14 @@ std::vector<EvalResult> evaluate_block(Backend& backend, const std::vector<int>&
   const auto start = std::chrono::steady_clock::now();
   for (int64_t first = 0; first < total; first += batch) {
     const int64_t n = std::min(batch, total - first);
-    dataset.read(first, n, raw.data(), labels.data());
+    // A backend holding the raw images itself (resident on the GPU) needs the labels only.
+    const bool resident = backend.keeps_dataset_resident();
+    dataset.read(first, n, resident ? nullptr : raw.data(), labels.data());
     if (host_preprocess) data::preprocess_batch(raw.data(), n, raw_format, preprocess, images.data());
     ImageBatch image_batch;
     image_batch.first = first;
     image_batch.count = n;
-    image_batch.raw = raw.data();
+    image_batch.raw = resident ? nullptr : raw.data();
     image_batch.preprocessed = host_preprocess ? images.data() : nullptr;
     backend.score(slots, image_batch, scores.data());
     for (int64_t i = 0; i < n; ++i) {
