@@ -6,7 +6,9 @@
 #   bash scripts/fetch-offline-deps.sh --unpack-only [DIR]   # (re)make DIR/root from DIR/debs, offline
 #   cmake -S . -B build -G Ninja -DFLIPSWEEP_DEPS_ROOT=DIR/root ...   # on the machine without
 # DIR/debs holds the .deb files (13 MB: this is what to copy to the other machine),
-# DIR/root the unpacked tree (~65 MB, 40 of them oneDNN), DIR/MANIFEST the package versions.
+# DIR/root the unpacked tree (~65 MB, 40 of them oneDNN), DIR/MANIFEST the package versions,
+# DIR/data/fashion-mnist the Fashion-MNIST test files (4.4 MB, copied from Debian's
+# dataset-fashion-mnist when installed; for scripts/gpu_parity.py; carry it with DIR/debs).
 # Needs apt-get (download) and dpkg-deb, or ar + tar (unpack); no root rights. Tools (compiler, cmake, ninja, OpenMP's libgomp from gcc) and the Python
 # side (PyTorch etc.) are not included; scripts/install-deps.sh is the list for a full machine.
 set -euo pipefail
@@ -45,6 +47,18 @@ if [ "$unpack_only" = 0 ]; then
 fi
 ls "$dir"/debs/*.deb >/dev/null 2>&1 || { echo "no .deb files in $dir/debs" >&2; exit 1; }
 
+# The Fashion-MNIST test files (Debian's dataset-fashion-mnist, 4.4 MB), for the GPU parity check
+# (scripts/gpu_parity.py reads DIR/data/fashion-mnist/). Carry DIR/debs and DIR/data together.
+if [ "$unpack_only" = 0 ]; then
+  fmnist=/usr/share/datasets/fashion-mnist
+  if [ -r "$fmnist/t10k-images-idx3-ubyte.gz" ] && [ -r "$fmnist/t10k-labels-idx1-ubyte.gz" ]; then
+    mkdir -p "$dir/data/fashion-mnist"
+    cp "$fmnist/t10k-images-idx3-ubyte.gz" "$fmnist/t10k-labels-idx1-ubyte.gz" "$dir/data/fashion-mnist/"
+  else
+    echo "warning: no $fmnist/t10k-*-ubyte.gz (apt-get install dataset-fashion-mnist): $dir/data not made" >&2
+  fi
+fi
+
 rm -rf "$dir/root"
 mkdir -p "$dir/root"
 for deb in "$dir"/debs/*.deb; do
@@ -73,4 +87,5 @@ rm -rf "$dir/root/usr/share/doc" "$dir/root/usr/share/man" "$dir/root/usr/share/
 } > "$dir/MANIFEST"
 
 echo "packages: ${#packages[@]}, .deb total $(du -ch "$dir"/debs/*.deb | tail -1 | cut -f1), unpacked $(du -sh "$dir/root" | cut -f1)"
+[ -d "$dir/data" ] && echo "data: $(du -sh "$dir/data" | cut -f1) in $dir/data (carry it with $dir/debs)"
 echo "build with: cmake -S . -B build -G Ninja -DFLIPSWEEP_DEPS_ROOT=$dir/root"

@@ -100,16 +100,24 @@ else
   skip cuda-tests "no test binary"
 fi
 
-# 4. GPU parity check and benchmark, written by others; run only what exists, inside the budget
-#    (parity gets at most 150 s so the benchmark keeps some). Both get FLIPSWEEP_BUILD_DIR.
-export FLIPSWEEP_BUILD_DIR=$build
-if [ -f scripts/gpu_parity.py ]; then step gpu-parity 150 python3 scripts/gpu_parity.py
+# 4. GPU parity check and benchmark (quick sizes), run only when they exist, inside the budget
+#    (parity gets at most 150 s and stops itself at 140 s, so the benchmark keeps some; the
+#    benchmark stops its runs 15 s before GPU_CHECK_DEADLINE). Both get FLIPSWEEP_BUILD_DIR; the
+#    parity summary (build-gpu/gpu-parity/gpu-parity-summary.txt) goes into the report whole.
+export FLIPSWEEP_BUILD_DIR=$build GPU_CHECK_DEADLINE=$((start + budget))
+rm -f "$build/gpu-parity/gpu-parity-summary.txt"
+if [ -f scripts/gpu_parity.py ]; then step gpu-parity 150 python3 scripts/gpu_parity.py --work "$build/gpu-parity"
 else skip gpu-parity "scripts/gpu_parity.py"; fi
-if [ -f bench/gpu_campaign.sh ]; then step gpu-bench 600 bash bench/gpu_campaign.sh
+if [ -f bench/gpu_campaign.sh ]; then step gpu-bench 600 bash bench/gpu_campaign.sh --work "$build/gpu-bench"
 else skip gpu-bench "bench/gpu_campaign.sh"; fi
-for name in gpu-parity gpu-bench; do
-  [ -f "$logs/$name.log" ] && { say "$name (last lines):"; tail -n 15 "$logs/$name.log" | sed 's/^/  /' >> "$report"; }
-done
+if [ -f "$build/gpu-parity/gpu-parity-summary.txt" ]; then
+  say "gpu-parity summary:"; sed 's/^/  /' "$build/gpu-parity/gpu-parity-summary.txt" >> "$report"
+elif [ -f "$logs/gpu-parity.log" ]; then
+  say "gpu-parity (last lines):"; tail -n 15 "$logs/gpu-parity.log" | sed 's/^/  /' >> "$report"
+fi
+if [ -f "$logs/gpu-bench.log" ]; then
+  say "gpu-bench (last lines):"; tail -n 15 "$logs/gpu-bench.log" | sed 's/^/  /' >> "$report"
+fi
 
 say "steps:"
 for s in "${steps[@]}"; do say "  $s"; done
