@@ -74,6 +74,11 @@ class Backend {
   // Called once before a dataset is scored; a backend may keep the raw images (uint8) resident.
   virtual void attach_dataset(const data::ImageDataset& dataset, const data::Preprocess& preprocess) {}
 
+  // Called after a block's weights are loaded and before it is scored: the trial-batched backends
+  // build and upload the block's fault corrections here (they would do it on the first score()
+  // otherwise), so a campaign can time that work apart from the activation passes.
+  virtual void prepare_block(const std::vector<int>& slots) {}
+
   // True when the backend holds the attached dataset's raw images itself (say, resident on the
   // GPU): score() then reads images by `ImageBatch::first` and `raw` may be null.
   virtual bool keeps_dataset_resident() const { return false; }

@@ -179,6 +179,10 @@ class PlanBackend final : public Backend {
   void check_batch(const std::vector<int>& slots, int64_t count) const {
     if (count < 1 || count > options_.batch_size)
       throw Error(name() + ": " + std::to_string(count) + " images, batch size is " + std::to_string(options_.batch_size));
+    check_slots(slots);
+  }
+
+  void check_slots(const std::vector<int>& slots) const {
     if (slots.empty()) throw Error(name() + ": no trial slots to run");
     for (int s : slots)
       if (s < 0 || s >= trial_slots() || !loaded_[static_cast<size_t>(s)])
@@ -320,7 +324,9 @@ class PlanBackend final : public Backend {
 
   // ---- blocks --------------------------------------------------------------------------------
 
-  void prepare_block(const std::vector<int>& slots) {
+ public:
+  void prepare_block(const std::vector<int>& slots) override {
+    check_slots(slots);
     std::vector<uint64_t> generations;
     for (int s : slots) generations.push_back(deltas_[static_cast<size_t>(s)].generation);
     if (block_valid_ && slots == block_slots_ && generations == block_generations_) return;
@@ -343,6 +349,8 @@ class PlanBackend final : public Backend {
     block_generations_ = generations;
     block_valid_ = true;
   }
+
+ private:
 
   // The storage format the stored words are in (set_storage_format); without one, corrections
   // use the host's effective values.
