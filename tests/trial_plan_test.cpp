@@ -19,6 +19,11 @@
 #include "flipsweep/ops/reference_ops.h"
 #include "test_support.h"
 
+#if defined(FLIPSWEEP_WITH_CUDA)
+#include "flipsweep_cuda/cuda_backend.h"
+#include "flipsweep_cuda/device.h"
+#endif
+
 namespace flipsweep {
 namespace {
 
@@ -274,6 +279,60 @@ TEST(TrialPlan, ResidentAndStreamedDatasetsScoreAlike) {
     EXPECT_EQ(results[k].top5_correct, results[0].top5_correct) << k;
   }
   EXPECT_GT(results[0].top1_correct, 80);
+}
+
+// The CUDA backend on a real device: the same faulted blocks as above, slot by slot against the
+// CPU backend (NaN/Inf positions, argmax), strict FP32 and TF32. Skips without a GPU.
+TEST(CudaBackend, FaultedBlocksMatchTheCpuBackendSlotBySlot) {
+#if !defined(FLIPSWEEP_WITH_CUDA)
+  GTEST_SKIP() << "built without CUDA (FLIPSWEEP_CUDA=OFF or no nvcc)";
+#else
+  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine";
+  for (const char* name : {"resnet20_cifar", "resnet20_tanh_saf", "unet_relu_transpose"})
+    for (const char* format_name : {"fp32", "fp16"})
+      for (bool tf32 : {false, true}) {
+        SCOPED_TRACE(std::string(name) + " " + format_name + (tf32 ? " tf32" : " strict"));
+        const std::string dir = source_path(std::string("tests/golden/") + name);
+        Model model = load_onnx_model(dir + "/model.onnx");
+        const Tensor input = load_case_tensors(dir, "input")[0];
+        const core::StorageFormat format = core::StorageFormat::parse(format_name);
+        WeightPreparation preparation(model);
+        FaultInjector injector(model, select_fault_targets(model, TargetSpec{}), format);
+        WeightSet weights = preparation.prepare_clean();
+        injector.apply_clean_encoding(weights);
+        WeightChanges encoded;
+        for (int id : injector.targets()) encoded.push_back(ValueChange{id, true, {}, {}, {}});
+        preparation.propagate(weights, encoded);
+        const int trials = 4;
+        BackendOptions options;
+        options.batch_size = input.dim(0);
+        options.threads = 2;
+        options.trials_in_flight = trials;
+        options.tf32 = tf32;
+        auto gpu = cuda::make_cuda_backend(model, options);
+        gpu->set_storage_format(format);
+        auto cpu = make_cpu_backend(model, options, trials);
+        for (int t = 0; t < trials; ++t) {
+          gpu->load_weights(t, weights);
+          cpu->load_weights(t, weights);
+        }
+        FaultSpec spec;
+        spec.rate = spec.rate_max = 3e-4;
+        for (int t = 0; t < trials; ++t) {
+          TrialFaults f = injector.inject(weights, 5, static_cast<uint32_t>(t), spec);
+          WeightChanges changes = preparation.propagate(weights, f.parameter_changes);
+          gpu->load_weights(t, weights, &changes);
+          cpu->load_weights(t, weights, &changes);
+          injector.restore(weights, f);
+          preparation.propagate(weights, f.parameter_changes);
+        }
+        const std::vector<int> slots{0, 1, 2, 3};
+        const Tensor a = run_on(*gpu, slots, input), b = run_on(*cpu, slots, input);
+        const double rtol = tf32 ? 2e-2 : 2e-3;
+        EXPECT_TRUE(tensors_match(a, b, rtol, rtol));
+        if (!tf32 && b.rank() == 2) expect_same_argmax(a, b, "argmax");
+      }
+#endif
 }
 
 }  // namespace
