@@ -34,6 +34,14 @@ struct CorrectionGroup {
 
 FLIPSWEEP_HD bool is_finite(float x) { return x == x && x - x == 0.0f; }
 
+// Adds (faulted − clean) · input to `sum`. False, adding nothing, when that difference would not be
+// exact: with a non-finite input or weight, Inf·w + Inf·(−2w) is NaN where the direct sum is −Inf.
+FLIPSWEEP_HD bool add_difference(float& sum, float input, float faulted, float clean) {
+  if (!(is_finite(input) && is_finite(faulted) && is_finite(clean))) return false;
+  sum += (faulted - clean) * input;
+  return true;
+}
+
 // One index per correction: its effective value.
 struct DecodeCorrectionsBody {
   const WeightCorrection* corrections = nullptr;
@@ -54,6 +62,16 @@ struct ConvCorrectionGeometry {
   int64_t kernel_h = 1, kernel_w = 1;
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dilation_h = 1, dilation_w = 1;
   int64_t groups = 1;
+
+  // The work item of a correction body: index = (correction group, image, output pixel).
+  struct Site {
+    int64_t group, image, oh, ow;
+  };
+  FLIPSWEEP_HD Site site(int64_t i, int64_t images) const {
+    const int64_t pixels = out_height * out_width;
+    const int64_t rest = i % (images * pixels), pixel = rest % pixels;
+    return Site{i / (images * pixels), rest / pixels, pixel / out_width, pixel % out_width};
+  }
 };
 
 // Index = (group, image, output pixel). Adds the group's corrections to y[trial, image, channel,
@@ -71,12 +89,9 @@ struct ConvCorrectionBody {
   ConvCorrectionGeometry g;
 
   FLIPSWEEP_HD void operator()(int64_t i) const {
-    const int64_t pixels = g.out_height * g.out_width;
-    const int64_t group_index = i / (images * pixels);
-    const int64_t rest = i % (images * pixels);
-    const int64_t n = rest / pixels, pixel = rest % pixels;
-    const int64_t oh = pixel / g.out_width, ow = pixel % g.out_width;
-    const CorrectionGroup& group = groups[group_index];
+    const ConvCorrectionGeometry::Site at = g.site(i, images);
+    const int64_t n = at.image, oh = at.oh, ow = at.ow;
+    const CorrectionGroup& group = groups[at.group];
     const int64_t o = group.out_channel;
     const int64_t channels_per_group = g.in_channels / g.groups;
     const int64_t first_channel = (o / (g.out_channels / g.groups)) * channels_per_group;
@@ -92,10 +107,8 @@ struct ConvCorrectionBody {
       const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
       const int64_t iw = ow * g.stride_w - g.pad_w + kw * g.dilation_w;
       if (ih < 0 || ih >= g.in_height || iw < 0 || iw >= g.in_width) continue;  // padded tap: no contribution
-      const float input = image[((first_channel + c) * g.in_height + ih) * g.in_width + iw];
-      const float faulted = effective[k], clean = corrections[k].clean;
-      exact = is_finite(input) && is_finite(faulted) && is_finite(clean);
-      sum += (faulted - clean) * input;
+      exact = add_difference(sum, image[((first_channel + c) * g.in_height + ih) * g.in_width + iw], effective[k],
+                             corrections[k].clean);
     }
     if (exact) {
       *out += sum;
@@ -145,12 +158,9 @@ struct ConvTransposeCorrectionBody {
   }
 
   FLIPSWEEP_HD void operator()(int64_t i) const {
-    const int64_t pixels = g.out_height * g.out_width;
-    const int64_t group_index = i / (images * pixels);
-    const int64_t rest = i % (images * pixels);
-    const int64_t n = rest / pixels, pixel = rest % pixels;
-    const int64_t oh = pixel / g.out_width, ow = pixel % g.out_width;
-    const CorrectionGroup& group = groups[group_index];
+    const ConvCorrectionGeometry::Site at = g.site(i, images);
+    const int64_t n = at.image, oh = at.oh, ow = at.ow;
+    const CorrectionGroup& group = groups[at.group];
     const int64_t o = group.out_channel;
     const int64_t out_per_group = g.out_channels / g.groups, in_per_group = g.in_channels / g.groups;
     const int64_t group_of_o = o / out_per_group, o_local = o % out_per_group;
@@ -166,10 +176,7 @@ struct ConvTransposeCorrectionBody {
       const int64_t ih = source(oh, kh, g.stride_h, g.pad_h, g.dilation_h, g.in_height);
       const int64_t iw = source(ow, kw, g.stride_w, g.pad_w, g.dilation_w, g.in_width);
       if (ih < 0 || iw < 0) continue;
-      const float input = image[(c * g.in_height + ih) * g.in_width + iw];
-      const float faulted = effective[k], clean = corrections[k].clean;
-      exact = is_finite(input) && is_finite(faulted) && is_finite(clean);
-      sum += (faulted - clean) * input;
+      exact = add_difference(sum, image[(c * g.in_height + ih) * g.in_width + iw], effective[k], corrections[k].clean);
     }
     if (exact) {
       *out += sum;
@@ -222,10 +229,7 @@ struct GemmCorrectionBody {
     float sum = 0.0f;
     bool exact = true;
     for (int64_t k = group.first; k < group.first + group.count && exact; ++k) {
-      const float input = in[k_of(corrections[k].element)];
-      const float faulted = effective[k], clean = corrections[k].clean;
-      exact = is_finite(input) && is_finite(faulted) && is_finite(clean);
-      sum += (faulted - clean) * input;
+      exact = add_difference(sum, in[k_of(corrections[k].element)], effective[k], corrections[k].clean);
     }
     if (exact) {
       *out += sum;
