@@ -50,11 +50,13 @@ std::string read_text(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-// trials.csv rows without the timing column, sorted: what must match between runs.
+// trials.csv rows without the timing and shortcut columns, sorted: what must match between runs
+// (a resumed run has no results of the first run's BERs in memory, so it takes fewer shortcuts).
 std::vector<std::string> comparable_rows(const std::string& path) {
   std::vector<std::string> rows;
   for (auto r : read_trials_csv(path)) {
     r.seconds = 0;
+    r.shortcut = "none";
     rows.push_back(trials_csv_row(r));
   }
   std::sort(rows.begin(), rows.end());
@@ -181,6 +183,72 @@ TEST(Campaign, TrialsInFlightDoNotChangeResults) {
   EXPECT_EQ(comparable_rows(dir + "/resumed/trials.csv"), rows[1]);
   EXPECT_EQ(read_text(dir + "/resumed/summary.csv"), read_text(dir + "/t1/summary.csv"));
   EXPECT_NE(read_text(dir + "/resumed/config.yaml").find("trials_in_flight: 3"), std::string::npos);
+}
+
+// Shortcuts (a trial whose effective weights are the clean ones, or the same trial's at an
+// earlier BER, reuses that result) change no column but `seconds` and `shortcut`. BERs from 1e-7,
+// where most trials have no fault or no new one, on the tanh model in three formats with blocks of
+// 3, and stuck-at faults, where a stuck cell that already holds its value changes nothing, with
+// blocks of 8 (which span BERs: a trial repeats one of its own block, whose result comes later).
+TEST(Campaign, ShortcutsDoNotChangeResults) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  const std::string dir = scratch_dir("shortcuts");
+  std::map<std::string, int> taken;  // "clean", "same-as-ber", "none"
+  int stuck_without_change = 0;      // stuck-at trials with faults that took the clean shortcut
+  for (const char* faults : {"bit-flip", "stuck-at"}) {
+    const std::string path = dir + "/" + faults + ".yaml";
+    {
+      std::ofstream out(path);
+      out << "name: shortcuts\nseed: 11\ntrials: 4\nber: [1.0e-7, 3.0e-7, 1.0e-6, 1.0e-5, 1.0e-4]\n"
+          << "formats: [fp32, fp16, q2.5]\nmodels:\n  - {name: tanh, saf: tanh, path: "
+          << testing::source_path("models/fashion-mnist/resnet20_tanh.onnx") << "}\n"
+          << "dataset:\n  spec: fashion-mnist-test\n  limit: 32\n  preprocess: {mean: [0.2860], std: [0.3530]}\n"
+          << "faults: {model: " << faults << "}\nbatch_size: 32\nthreads: 2\nbackend: cpu\n"
+          << "trials_in_flight: " << (std::string(faults) == "bit-flip" ? 3 : 8) << "\n";
+    }
+    CampaignConfig config = load_campaign_config(path);
+    EXPECT_TRUE(config.shortcuts);
+    run_campaign(config, quiet(dir + "/" + faults + "-on", false, true));
+    config.shortcuts = false;
+    run_campaign(config, quiet(dir + "/" + faults + "-off", false, true));
+    EXPECT_NE(read_text(dir + "/" + faults + "-off/config.yaml").find("shortcuts: false"), std::string::npos);
+
+    const auto on = read_trials_csv(dir + "/" + faults + "-on/trials.csv");
+    const auto off = read_trials_csv(dir + "/" + faults + "-off/trials.csv");
+    ASSERT_EQ(on.size(), 3u * 5u * 4u);
+    ASSERT_EQ(on.size(), off.size());
+    for (size_t i = 0; i < on.size(); ++i) {
+      SCOPED_TRACE(std::string(faults) + " " + on[i].config + " BER " + format_number(on[i].ber) + " trial " +
+                   std::to_string(on[i].trial) + " shortcut " + on[i].shortcut);
+      EXPECT_EQ(off[i].shortcut, "none");
+      TrialRecord a = on[i], b = off[i];
+      a.seconds = b.seconds = 0;
+      a.shortcut = b.shortcut = "none";
+      EXPECT_EQ(trials_csv_row(a), trials_csv_row(b));
+      const std::string kind = on[i].shortcut.substr(0, on[i].shortcut.find(':'));
+      ++taken[kind];
+      if (kind == "same-as-ber") {
+        // It names an earlier BER of the same trial, which ran its pass.
+        const double ber = std::strtod(on[i].shortcut.c_str() + 12, nullptr);
+        EXPECT_LT(ber, on[i].ber);
+        bool found = false;
+        for (const auto& r : on)
+          found = found || (r.config == on[i].config && r.trial == on[i].trial && r.ber == ber && r.shortcut == "none");
+        EXPECT_TRUE(found);
+      }
+      if (kind == "clean") {
+        EXPECT_EQ(on[i].sdc, 0.0);
+      }
+      if (kind == "clean" && std::string(faults) == "stuck-at" && on[i].flips > 0) ++stuck_without_change;
+    }
+    EXPECT_EQ(read_text(dir + "/" + faults + "-on/summary.csv"), read_text(dir + "/" + faults + "-off/summary.csv"));
+    EXPECT_EQ(read_text(dir + "/" + faults + "-on/faults.csv"), read_text(dir + "/" + faults + "-off/faults.csv"));
+  }
+  EXPECT_GT(taken["clean"], 0);
+  EXPECT_GT(taken["same-as-ber"], 0);
+  EXPECT_GT(taken["none"], 0);
+  EXPECT_GT(stuck_without_change, 0) << "no stuck-at trial whose stuck cells all matched";
+  EXPECT_EQ(taken.size(), 3u);
 }
 
 // The CUDA backend's trial-batched plan (shared clean weights, sparse per-trial corrections,
@@ -394,6 +462,34 @@ TEST(Campaign, BadConfigValuesFailBeforeAnyWork) {
   c.trials = 0;
   EXPECT_THROW(validate_campaign_config(c), Error);
   EXPECT_THROW(core::StorageFormat::parse("fp12"), Error);
+}
+
+TEST(CampaignResults, TrialsCsvRecordsTheShortcutAndReadsOldFiles) {
+  const std::string dir = scratch_dir("trials_csv");
+  EXPECT_EQ(trials_csv_header().substr(trials_csv_header().rfind(',') + 1), "shortcut");
+  TrialRecord r;
+  r.config = "m/fp32";
+  r.format = "fp32";
+  r.saf = "none";
+  r.ber = 1e-6;
+  r.shortcut = "same-as-ber:1e-07";
+  write_file_atomically(dir + "/trials.csv", trials_csv_header() + "\n" + trials_csv_row(r) + "\n");
+  auto back = read_trials_csv(dir + "/trials.csv");
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].shortcut, "same-as-ber:1e-07");
+  EXPECT_EQ(back[0].flips_per_tensor, "");
+  write_file_atomically(dir + "/old.csv",
+                        "config,format,saf,ber,trial,top1,top5,sdc,flips,nonfinite,all_nan,seconds,flips_per_tensor\n"
+                        "m/fp32,fp32,none,1e-05,0,90.0000,99.0000,1.0000,2,0,0,0.010,w:2\n"
+                        "m/fp32,fp32,none,1e-05,1,91.0000,99.0000,0.0000,0,0,0,0.010,\n");
+  back = read_trials_csv(dir + "/old.csv");
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0].shortcut, "none");
+  EXPECT_EQ(back[0].flips_per_tensor, "w:2");
+  EXPECT_EQ(back[1].shortcut, "none");
+  EXPECT_EQ(back[1].top1, 91.0);
+  write_file_atomically(dir + "/bad.csv", trials_csv_header() + "\nm/fp32,fp32,none,1e-05,0,90,99,1,2,0,0,0.01,w:2,maybe\n");
+  EXPECT_THROW(read_trials_csv(dir + "/bad.csv"), Error);
 }
 
 TEST(CampaignResults, SummaryStatistics) {

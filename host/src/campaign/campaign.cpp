@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -88,6 +89,63 @@ int64_t count_nonfinite(const WeightSet& weights, const WeightChanges& changes, 
     }
   }
   return count;
+}
+
+// What a trial's row needs from its activation pass: the counts behind top-1, top-5, all_nan and
+// sdc. A few numbers per trial, whatever the dataset size, so one can be kept for every trial.
+struct TrialOutcome {
+  int64_t images = 0, top1_correct = 0, top5_correct = 0, all_nan_images = 0;
+  int64_t differing = 0;  // images whose top-1 differs from the clean model's
+};
+
+TrialOutcome outcome_of(const EvalResult& r, const EvalResult& clean) {
+  TrialOutcome o;
+  o.images = r.images;
+  o.top1_correct = r.top1_correct;
+  o.top5_correct = r.top5_correct;
+  o.all_nan_images = r.all_nan_images;
+  for (size_t i = 0; i < r.predictions.size(); ++i) o.differing += r.predictions[i] != clean.predictions[i] ? 1 : 0;
+  return o;
+}
+
+// One effective weight that differs from the clean one: (value id, element, bits of the value).
+struct SignatureEntry {
+  int value = 0;
+  uint32_t bits = 0;
+  int64_t element = 0;
+  bool operator<(const SignatureEntry& o) const { return std::tie(value, element) < std::tie(o.value, o.element); }
+  bool operator==(const SignatureEntry& o) const { return value == o.value && element == o.element && bits == o.bits; }
+};
+// Every effective weight the activation pass reads that differs (bit for bit) from the clean
+// weights, sorted. Two trials with the same signature give the activation pass the same weights.
+using Signature = std::vector<SignatureEntry>;
+
+uint32_t bits_of(float v) {
+  uint32_t b;
+  std::memcpy(&b, &v, sizeof b);
+  return b;
+}
+
+Signature trial_signature(const WeightSet& weights, const std::vector<std::vector<float>>& clean_read,
+                          const WeightChanges& changes, const std::vector<bool>& read_by_pass) {
+  Signature signature;
+  for (const ValueChange& c : changes) {
+    if (!read_by_pass[static_cast<size_t>(c.value)]) continue;
+    const auto& now = weights.tensors[static_cast<size_t>(c.value)].data;
+    const auto& clean = clean_read[static_cast<size_t>(c.value)];
+    auto check = [&](int64_t e) {
+      const uint32_t b = bits_of(now[static_cast<size_t>(e)]);
+      if (b != bits_of(clean[static_cast<size_t>(e)])) signature.push_back({c.value, b, e});
+    };
+    if (c.all) {
+      for (int64_t e = 0; e < static_cast<int64_t>(now.size()); ++e) check(e);
+    } else {
+      for (int64_t e : c.elements) check(e);
+    }
+  }
+  std::sort(signature.begin(), signature.end());
+  signature.erase(std::unique(signature.begin(), signature.end()), signature.end());
+  return signature;
 }
 
 // Appends lines and flushes each, so a killed run keeps every finished trial.
@@ -227,13 +285,28 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
     int64_t trial = 0;
     int64_t position = 0;
   };
-  // What a trial of a block keeps between its injection and its row.
+  // What a trial of a block keeps between its injection and its row. A trial that takes a
+  // shortcut has no slot; its outcome is the clean one, or shared with the trial it repeats
+  // (possibly one of the same block, filled in once the block is evaluated).
   struct SlotTrial {
     TrialFaults faults;
     WeightChanges undo;
     int64_t nonfinite = 0;
     double seconds = 0.0;
+    int slot = -1;
+    std::string shortcut = "none";
+    std::shared_ptr<TrialOutcome> outcome;
   };
+  // Per trial number of the current configuration: the signature last evaluated in this run and
+  // its outcome. Signatures are kept within a budget; past it a trial simply has no record.
+  struct LastEvaluated {
+    bool valid = false;
+    double ber = 0.0;
+    Signature signature;
+    std::shared_ptr<TrialOutcome> outcome;
+  };
+  constexpr size_t kSignatureBudget = size_t{4} << 20;  // entries (16 bytes each) kept per configuration
+  int64_t shortcut_clean = 0, shortcut_same = 0;
 
   for (size_t model_index = 0; model_index < models.size(); ++model_index) {
     const PreparedModel& p = models[model_index];
@@ -276,55 +349,105 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
       clean_records.push_back(clean_record);
       write_file_atomically(out_dir + "/clean.csv", clean_csv(clean_records));
 
-      // Trials not yet recorded, in campaign order, cut into blocks of at most slot_count.
+      // For the shortcuts: the clean effective weights the activation pass reads, its clean
+      // outcome, and what each trial number last evaluated.
+      std::vector<std::vector<float>> clean_read(model.graph.values.size());
+      if (config.shortcuts)
+        for (size_t id = 0; id < read_by_pass.size(); ++id)
+          if (read_by_pass[id]) clean_read[id] = weights.tensors[id].data;
+      const auto clean_outcome = std::make_shared<TrialOutcome>(outcome_of(clean, clean));
+      std::vector<LastEvaluated> last(config.shortcuts ? static_cast<size_t>(config.trials) : 0);
+      size_t signature_entries = 0;
+
+      // Trials not yet recorded, in campaign order, cut into blocks of at most slot_count
+      // activation passes (trials that take a shortcut need none).
       std::vector<PendingTrial> pending;
       for (double ber : config.bers)
         for (int64_t trial = 0; trial < config.trials; ++trial) {
           ++trials_seen;
           if (!done.count(trial_key(config_name, ber, trial))) pending.push_back({ber, trial, trials_seen});
         }
+      // Rows are written when a block ends; a run of shortcuts ends its block after this many.
+      const size_t block_limit = static_cast<size_t>(slot_count) + 256;
 
-      for (size_t block_first = 0; block_first < pending.size(); block_first += static_cast<size_t>(slot_count)) {
-        const size_t block_size = std::min(pending.size() - block_first, static_cast<size_t>(slot_count));
-        std::vector<SlotTrial> block(block_size);
-        std::vector<int> slots(block_size);
+      for (size_t next = 0; next < pending.size();) {
+        const size_t block_first = next;
+        std::vector<SlotTrial> block;
+        std::vector<int> slots;
         // Each trial into its own slot; the host weights go back to clean after each.
-        for (size_t k = 0; k < block_size; ++k) {
-          const PendingTrial& t = pending[block_first + k];
-          SlotTrial& st = block[k];
-          slots[k] = static_cast<int>(k);
+        while (next < pending.size() && slots.size() < static_cast<size_t>(slot_count) && block.size() < block_limit) {
+          const PendingTrial& t = pending[next++];
+          block.emplace_back();
+          SlotTrial& st = block.back();
           const auto start = std::chrono::steady_clock::now();
           spec.rate = t.ber;
           st.faults = injector.inject(weights, config.seed, static_cast<uint32_t>(t.trial), spec);
           const WeightChanges changes = preparation.propagate(weights, st.faults.parameter_changes);
-          backend->load_weights(slots[k], weights, &changes);
           st.nonfinite = count_nonfinite(weights, changes, read_by_pass);
+          bool evaluate_trial = true;
+          if (config.shortcuts) {
+            Signature signature = trial_signature(weights, clean_read, changes, read_by_pass);
+            LastEvaluated& record = last[static_cast<size_t>(t.trial)];
+            if (signature.empty()) {
+              st.shortcut = "clean";
+              st.outcome = clean_outcome;
+              evaluate_trial = false;
+            } else if (record.valid && record.signature == signature) {
+              st.shortcut = "same-as-ber:" + format_number(record.ber);
+              st.outcome = record.outcome;
+              evaluate_trial = false;
+            } else {
+              st.outcome = std::make_shared<TrialOutcome>();
+              signature_entries -= record.signature.size();
+              record = LastEvaluated{};
+              if (signature_entries + signature.size() <= kSignatureBudget) {
+                signature_entries += signature.size();
+                record = LastEvaluated{true, t.ber, std::move(signature), st.outcome};
+              }
+            }
+          }
+          if (evaluate_trial) {
+            st.slot = static_cast<int>(slots.size());
+            slots.push_back(st.slot);
+            backend->load_weights(st.slot, weights, &changes);
+          }
           injector.restore(weights, st.faults);
           st.undo = preparation.propagate(weights, st.faults.parameter_changes);
           st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         }
 
         // The block's fault corrections (trial-batched backends), then one pass over the dataset.
-        const auto prepare_start = std::chrono::steady_clock::now();
-        backend->prepare_block(slots);
-        const double prepare_share =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - prepare_start).count() /
-            static_cast<double>(block_size);
-        const auto eval_start = std::chrono::steady_clock::now();
-        const std::vector<EvalResult> results =
-            evaluate_block(*backend, slots, *dataset, config.dataset.preprocess, eval_options);
-        const double eval_share = std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_start).count() /
-                                  static_cast<double>(block_size);
+        double prepare_share = 0.0, eval_share = 0.0;
+        if (!slots.empty()) {
+          const auto prepare_start = std::chrono::steady_clock::now();
+          backend->prepare_block(slots);
+          prepare_share = std::chrono::duration<double>(std::chrono::steady_clock::now() - prepare_start).count() /
+                          static_cast<double>(slots.size());
+          const auto eval_start = std::chrono::steady_clock::now();
+          const std::vector<EvalResult> results =
+              evaluate_block(*backend, slots, *dataset, config.dataset.preprocess, eval_options);
+          eval_share = std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_start).count() /
+                       static_cast<double>(slots.size());
+          for (SlotTrial& st : block) {
+            if (st.slot < 0) continue;
+            const TrialOutcome o = outcome_of(results[static_cast<size_t>(st.slot)], clean);
+            if (st.outcome) *st.outcome = o;  // shared with later trials that repeat these weights
+            else st.outcome = std::make_shared<TrialOutcome>(o);
+            image_trials += o.images;
+          }
+        }
 
-        for (size_t k = 0; k < block_size; ++k) {
+        for (size_t k = 0; k < block.size(); ++k) {
           const PendingTrial& t = pending[block_first + k];
           SlotTrial& st = block[k];
-          const EvalResult& r = results[k];
-          // The slot back to clean, the same O(faults) way the trial was applied.
-          const auto restore_start = std::chrono::steady_clock::now();
-          backend->load_weights(slots[k], weights, &st.undo);
-          const double restore_seconds =
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - restore_start).count();
+          const TrialOutcome& r = *st.outcome;
+          double restore_seconds = 0.0;
+          if (st.slot >= 0) {
+            // The slot back to clean, the same O(faults) way the trial was applied.
+            const auto restore_start = std::chrono::steady_clock::now();
+            backend->load_weights(st.slot, weights, &st.undo);
+            restore_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - restore_start).count();
+          }
 
           TrialRecord record;
           record.config = config_name;
@@ -332,23 +455,28 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
           record.saf = p.entry->saf;
           record.ber = t.ber;
           record.trial = t.trial;
-          record.top1 = r.top1_percent();
-          record.top5 = r.top5_percent();
-          int64_t differing = 0;
-          for (size_t i = 0; i < r.predictions.size(); ++i) differing += r.predictions[i] != clean.predictions[i] ? 1 : 0;
-          record.sdc = r.images ? 100.0 * static_cast<double>(differing) / static_cast<double>(r.images) : 0.0;
+          // As EvalResult::top1_percent() and top5_percent() compute them.
+          record.top1 = r.images ? 100.0 * static_cast<double>(r.top1_correct) / static_cast<double>(r.images) : 0.0;
+          record.top5 = r.images ? 100.0 * static_cast<double>(r.top5_correct) / static_cast<double>(r.images) : 0.0;
+          record.sdc = r.images ? 100.0 * static_cast<double>(r.differing) / static_cast<double>(r.images) : 0.0;
           record.flips = st.faults.total_faults;
           record.nonfinite = st.nonfinite;
           record.all_nan = r.images > 0 && r.all_nan_images == r.images;
+          record.shortcut = st.shortcut;
           for (size_t i = 0; i < st.faults.faults_per_target.size(); ++i)
             if (st.faults.faults_per_target[i] > 0)
               record.flips_per_tensor += (record.flips_per_tensor.empty() ? "" : ";") +
                                          model.graph.values[static_cast<size_t>(p.targets[i])].name + ":" +
                                          std::to_string(st.faults.faults_per_target[i]);
-          record.seconds = st.seconds + prepare_share + eval_share + restore_seconds;
-          fault_seconds += st.seconds + prepare_share + restore_seconds;
-          pass_seconds += eval_share;
-          image_trials += r.images;
+          if (st.slot >= 0) {
+            record.seconds = st.seconds + prepare_share + eval_share + restore_seconds;
+            fault_seconds += st.seconds + prepare_share + restore_seconds;
+            pass_seconds += eval_share;
+          } else {
+            record.seconds = st.seconds;
+            fault_seconds += st.seconds;
+            (st.shortcut == "clean" ? shortcut_clean : shortcut_same) += 1;
+          }
 
           if (faults_file)
             for (const auto& f : st.faults.records)
@@ -358,7 +486,7 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
           trials_file.line(trials_csv_row(record));
           records.push_back(as_recorded(record));
         }
-        progress.advance(pending[block_first + block_size - 1].position);
+        progress.advance(pending[next - 1].position);
       }
       progress.advance(trials_seen);
     }
@@ -391,6 +519,10 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
                              pass_seconds, pass_seconds > 0 ? static_cast<double>(image_trials) / pass_seconds : 0.0,
                              fault_seconds, total > 0 ? 100.0 * fault_seconds / total : 0.0, total);
   }
+  if (shortcut_clean + shortcut_same > 0)
+    std::cout << fmt::format("shortcuts: {} trial(s) without an activation pass ({} with the clean weights, {} with "
+                             "the same trial's at an earlier BER); --no-shortcuts runs them all\n",
+                             shortcut_clean + shortcut_same, shortcut_clean, shortcut_same);
 }
 
 std::string report_campaign(const std::string& folder) {

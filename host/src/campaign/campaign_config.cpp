@@ -34,7 +34,7 @@ CampaignConfig load_campaign_config(const std::string& path) {
   YAML::Node root = load_yaml_mapping(path);
   require_known_keys(root,
                      {"name", "seed", "trials", "ber", "formats", "models", "dataset", "targets", "faults",
-                      "batch_size", "threads", "backend", "device", "tf32", "trials_in_flight"},
+                      "batch_size", "threads", "backend", "device", "tf32", "trials_in_flight", "shortcuts"},
                      path, "");
   CampaignConfig c;
   c.source = path;
@@ -56,6 +56,7 @@ CampaignConfig load_campaign_config(const std::string& path) {
   if (root["device"]) c.device = yaml_value<int>(root["device"], path, "device");
   if (root["tf32"]) c.tf32 = yaml_value<bool>(root["tf32"], path, "tf32");
   if (root["trials_in_flight"]) c.trials_in_flight = yaml_value<int>(root["trials_in_flight"], path, "trials_in_flight");
+  if (root["shortcuts"]) c.shortcuts = yaml_value<bool>(root["shortcuts"], path, "shortcuts");
   if (root["ber"]) {
     c.bers = root["ber"].IsSequence() ? yaml_value<std::vector<double>>(root["ber"], path, "ber")
                                       : std::vector<double>{yaml_value<double>(root["ber"], path, "ber")};
@@ -212,6 +213,7 @@ std::string campaign_config_yaml(const CampaignConfig& c) {
   out << YAML::Key << "device" << YAML::Value << c.device;
   out << YAML::Key << "tf32" << YAML::Value << c.tf32;
   out << YAML::Key << "trials_in_flight" << YAML::Value << c.trials_in_flight;
+  out << YAML::Key << "shortcuts" << YAML::Value << c.shortcuts;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }
@@ -221,7 +223,7 @@ std::string campaign_config_yaml_without_backend(const std::string& yaml) {
   std::string line, out;
   while (std::getline(in, line)) {
     bool backend_setting = false;
-    for (const char* key : {"backend:", "device:", "tf32:", "trials_in_flight:"})
+    for (const char* key : {"backend:", "device:", "tf32:", "trials_in_flight:", "shortcuts:"})
       backend_setting = backend_setting || line.rfind(key, 0) == 0;
     if (!backend_setting) out += line + "\n";
   }

@@ -96,9 +96,14 @@ double t_quantile_975(int64_t dof) {
 
 }  // namespace
 
-std::string trials_csv_header() {
-  return "config,format,saf,ber,trial,top1,top5,sdc,flips,nonfinite,all_nan,seconds,flips_per_tensor";
-}
+namespace {
+
+const char* const kTrialsHeaderV1 =
+    "config,format,saf,ber,trial,top1,top5,sdc,flips,nonfinite,all_nan,seconds,flips_per_tensor";
+
+}  // namespace
+
+std::string trials_csv_header() { return std::string(kTrialsHeaderV1) + ",shortcut"; }
 
 std::string trials_csv_row(const TrialRecord& r) {
   std::ostringstream out;
@@ -106,7 +111,7 @@ std::string trials_csv_row(const TrialRecord& r) {
   std::snprintf(numbers, sizeof numbers, "%.4f,%.4f,%.4f,%lld,%lld,%d,%.3f", r.top1, r.top5, r.sdc,
                 static_cast<long long>(r.flips), static_cast<long long>(r.nonfinite), r.all_nan ? 1 : 0, r.seconds);
   out << r.config << ',' << r.format << ',' << r.saf << ',' << format_number(r.ber) << ',' << r.trial << ',' << numbers
-      << ',' << r.flips_per_tensor;
+      << ',' << r.flips_per_tensor << ',' << r.shortcut;
   return out.str();
 }
 
@@ -127,6 +132,9 @@ TrialRecord parse_trial_fields(const std::vector<std::string>& f, const std::str
   r.all_nan = parse_int(f[10], where) != 0;
   r.seconds = parse_double(f[11], where);
   r.flips_per_tensor = f[12];
+  r.shortcut = f.size() > 13 ? f[13] : std::string("none");
+  if (r.shortcut != "none" && r.shortcut != "clean" && r.shortcut.rfind("same-as-ber:", 0) != 0)
+    throw Error(where + ": unknown shortcut '" + r.shortcut + "' (none, clean, same-as-ber:<ber>)");
   return r;
 }
 
@@ -137,9 +145,17 @@ TrialRecord as_recorded(const TrialRecord& record) {
 }
 
 std::vector<TrialRecord> read_trials_csv(const std::string& path) {
+  std::string first_line;
+  {
+    std::ifstream file(path, std::ios::binary);
+    if (!file) throw Error(path + ": cannot open");
+    std::getline(file, first_line);
+  }
+  // Files from before the shortcut column: every trial there ran its activation pass.
+  const std::string header = first_line == kTrialsHeaderV1 ? std::string(kTrialsHeaderV1) : trials_csv_header();
   std::vector<TrialRecord> out;
   int line = 1;
-  for (const auto& f : read_csv(path, trials_csv_header())) out.push_back(parse_trial_fields(f, path + ":" + std::to_string(++line)));
+  for (const auto& f : read_csv(path, header)) out.push_back(parse_trial_fields(f, path + ":" + std::to_string(++line)));
   return out;
 }
 

@@ -167,6 +167,7 @@ struct RunSettings {
   bool resume = false;
   bool save_faults = false;
   bool no_progress = false;
+  bool no_shortcuts = false;
   CLI::Option* trials_in_flight_option = nullptr;
   int trials_in_flight = 0;
 };
@@ -189,6 +190,7 @@ int run_campaign_command(const RunSettings& s, const BackendFlags& flags) {
   if (flags.backend->count()) config.backend = backend_kind;
   if (flags.device->count()) config.device = flags.device_value;
   if (flags.tf32->count()) config.tf32 = flags.tf32_value;
+  if (s.no_shortcuts) config.shortcuts = false;
   if (s.trials < 0) throw fs::Error("--trials must be at least 1");
   if (s.limit < 0) throw fs::Error("--limit must be positive");
   fs::validate_campaign_config(config);
@@ -303,6 +305,9 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--resume", run.resume, "skip trials already in trials.csv and finish the campaign");
   run_cmd->add_flag("--save-faults", run.save_faults, "write every fault to faults.csv");
   run_cmd->add_flag("--no-progress", run.no_progress, "no progress display");
+  run_cmd->add_flag("--no-shortcuts", run.no_shortcuts,
+                    "run every trial's activation pass, even when its effective weights are the clean ones or "
+                    "those of a smaller BER (the results are the same)");
   run.trials_in_flight_option = run_cmd->add_option(
       "--trials-in-flight", run.trials_in_flight,
       "trials evaluated together, one dataset pass per block (default: the config's, else the backend's)");

@@ -44,6 +44,9 @@ struct CampaignConfig {
   int device = 0;            // CUDA device index
   bool tf32 = false;         // CUDA: TF32 in the dense library calls
   int trials_in_flight = 0;  // trials evaluated together (one dataset pass per block); 0 = backend default
+  // Reuse a result instead of an activation pass when a trial's effective weights are the clean
+  // ones, or those of the same trial at a BER evaluated earlier in the run (`shortcut` column).
+  bool shortcuts = true;
 };
 
 // Parses and validates a campaign file; every problem is an Error naming the file and field,
@@ -53,12 +56,13 @@ CampaignConfig load_campaign_config(const std::string& path);
 // Checks values that the command line may have overridden (BER range, trials, ...).
 void validate_campaign_config(const CampaignConfig& config);
 
-// The resolved config as YAML (what results/<name>/config.yaml holds). The backend settings
-// (backend, device, tf32, trials_in_flight) come last, one top-level line each.
+// The resolved config as YAML (what results/<name>/config.yaml holds). The settings that never
+// change a result (backend, device, tf32, trials_in_flight, shortcuts) come last, one top-level
+// line each.
 std::string campaign_config_yaml(const CampaignConfig& config);
 
-// The same YAML without the backend settings: what must match for a resumed campaign to be the
-// same campaign (where the trials run never changes their results).
+// The same YAML without those settings: what must match for a resumed campaign to be the same
+// campaign (where and how the trials run never changes their results).
 std::string campaign_config_yaml_without_backend(const std::string& yaml);
 
 struct CampaignOptions {

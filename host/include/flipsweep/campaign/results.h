@@ -21,6 +21,10 @@ struct TrialRecord {
   bool all_nan = false;   // every logit of every image was NaN
   double seconds = 0.0;
   std::string flips_per_tensor;  // "name:count;name:count" for tensors with faults
+  // The shortcut the trial took instead of an activation pass: "none" (evaluated), "clean" (its
+  // effective weights are the clean ones) or "same-as-ber:<ber>" (the same trial's effective
+  // weights at that BER, evaluated earlier in the same run). Never changes the other columns.
+  std::string shortcut = "none";
 };
 
 struct CleanRecord {
@@ -48,6 +52,7 @@ std::string trials_csv_row(const TrialRecord& r);
 // these, so a resumed campaign, which reads earlier trials back, summarises identically.
 TrialRecord as_recorded(const TrialRecord& record);
 // Reads a trials.csv written by flipsweep; Error naming file and line for anything malformed.
+// Files written before the `shortcut` column are read with shortcut "none".
 std::vector<TrialRecord> read_trials_csv(const std::string& path);
 
 // clean.csv: config,format,saf,top1,top5,images,backend (the backend field CSV-quoted when it holds
