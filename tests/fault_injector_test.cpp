@@ -11,6 +11,7 @@
 #include "flipsweep/error.h"
 #include "flipsweep/faults/fault_injector.h"
 #include "flipsweep/faults/targets.h"
+#include "flipsweep/model/weight_preparation.h"
 #include "test_support.h"
 
 namespace flipsweep {

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "flipsweep/core/batch_norm.h"
 #include "flipsweep/error.h"
 #include "flipsweep/graph/shape_inference.h"
 #include "flipsweep/ops/shapes.h"
@@ -530,12 +531,12 @@ void epilogue_parameters(const ModelPlan& plan, const PlanStep& step, const Weig
       bias[c] = e.bias_multiplier == 1.0f ? value : e.bias_multiplier * value;
     }
     if (e.bn_scale >= 0) {
-      // PyTorch's CPU BatchNorm in eval mode: a = gamma / sqrt(var + eps), b = beta - mean * a.
+      // The shared BatchNorm folding (core/batch_norm.h) on this trial's effective values.
       const float gamma = effective_value(clean, d, e.bn_scale, c), beta = effective_value(clean, d, e.bn_bias, c);
       const float mean = effective_value(clean, d, e.bn_mean, c), var = effective_value(clean, d, e.bn_var, c);
-      const float inverse_std = 1.0f / std::sqrt(var + e.bn_epsilon);
-      bn_a[c] = gamma * inverse_std;
-      bn_b[c] = beta - mean * bn_a[c];
+      const core::BatchNormFold fold = core::fold_batch_norm_channel(gamma, beta, mean, var, e.bn_epsilon);
+      bn_a[c] = fold.a;
+      bn_b[c] = fold.b;
     }
   }
 }

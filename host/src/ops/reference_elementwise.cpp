@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstddef>
 
+#include "flipsweep/core/batch_norm.h"
 #include "flipsweep/core/unary_ops.h"
 #include "flipsweep/ops/shapes.h"
 #include "internal.h"
@@ -129,15 +130,12 @@ void batch_norm(const BatchNormParams& p, const Tensor& x, const Tensor& scale, 
   const int64_t batch = x.dim(0);
   const int64_t channels = x.dim(1);
   const int64_t inner = channels == 0 ? 0 : x.size() / (batch * channels);
-  // PyTorch CPU folds the statistics into one multiply-add per element, in this order; a faulted
-  // negative variance gives sqrt(<0) = NaN and so a NaN channel, as in PyTorch.
+  // PyTorch CPU folds the statistics into one multiply-add per element (core/batch_norm.h); a
+  // faulted negative variance gives sqrt(<0) = NaN and so a NaN channel, as in PyTorch.
   std::vector<float> multiplier(static_cast<size_t>(channels));
   std::vector<float> offset(static_cast<size_t>(channels));
-  for (int64_t c = 0; c < channels; ++c) {
-    const float inverse_std = 1.0f / std::sqrt(var.data[c] + p.epsilon);
-    multiplier[c] = inverse_std * scale.data[c];
-    offset[c] = bias.data[c] - mean.data[c] * multiplier[c];
-  }
+  core::fold_batch_norm(scale.ptr(), bias.ptr(), mean.ptr(), var.ptr(), p.epsilon, channels, multiplier.data(),
+                        offset.data());
 #pragma omp parallel for schedule(static) if (x.size() > (1 << 16))
   for (int64_t plane = 0; plane < batch * channels; ++plane) {
     const int64_t c = plane % channels;

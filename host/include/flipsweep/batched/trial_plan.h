@@ -26,7 +26,7 @@
 #include "flipsweep/core/storage_formats.h"
 #include "flipsweep/graph/graph.h"
 #include "flipsweep/kernels/corrections.h"
-#include "flipsweep/model/weight_preparation.h"
+#include "flipsweep/model/weight_set.h"
 
 namespace flipsweep::batched {
 

@@ -14,7 +14,7 @@
 
 #include "flipsweep/core/storage_formats.h"
 #include "flipsweep/graph/graph.h"
-#include "flipsweep/model/weight_preparation.h"
+#include "flipsweep/model/weight_set.h"
 
 namespace flipsweep {
 

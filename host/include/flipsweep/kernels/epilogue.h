@@ -8,9 +8,9 @@
 // t·residual_trial_stride + r (r = i mod per_trial). Each step rounds like the separate reference
 // op it replaces (Gemm's alpha·product + C with beta·C prepared on the host, Conv's + bias,
 // BatchNormalization's x·a + b, Add's u + v, then the activation), so results are bit for bit.
-#include <cmath>
 #include <cstdint>
 
+#include "flipsweep/core/batch_norm.h"
 #include "flipsweep/core/float_ops.h"
 #include "flipsweep/core/host_device.h"
 #include "flipsweep/core/pointwise.h"
@@ -46,16 +46,8 @@ struct EpilogueBody {
   }
 };
 
-// Host helper: BatchNormalization's per-channel multiplier and offset exactly as the reference
-// kernel (host/src/ops/reference_elementwise.cpp) and PyTorch CPU compute them:
-// a = (1/√(var+ε))·γ, b = β − mean·a. A negative variance gives NaN (a NaN channel, as in PyTorch).
-inline void fold_batch_norm(const float* scale, const float* bias, const float* mean, const float* var, float epsilon,
-                            int64_t channels, float* a, float* b) {
-  for (int64_t c = 0; c < channels; ++c) {
-    const float inverse_std = 1.0f / std::sqrt(var[c] + epsilon);
-    a[c] = inverse_std * scale[c];
-    b[c] = bias[c] - mean[c] * a[c];
-  }
-}
+// BatchNormalization's per-channel a and b (bn_scale, bn_shift above): the shared routine in
+// core/batch_norm.h, which the reference kernel and the CPU backend use too.
+using core::fold_batch_norm;
 
 }  // namespace flipsweep::kernels

@@ -1,0 +1,71 @@
+// The fused epilogue behind a oneDNN convolution: BatchNormalization, residual Add and Relu in
+// one pass over the conv output while it is still in cache. Written here rather than as oneDNN
+// post-ops because oneDNN's ReLU maps NaN to 0 (see conv.cpp).
+#include "flipsweep/core/unary_ops.h"
+#include "internal.h"
+
+namespace flipsweep::cpu {
+
+namespace {
+
+// y = relu?( x * scale[c] + shift[c] + residual ), in the order PyTorch evaluates the separate
+// ops, on whatever layout the conv wrote (plain: block 1). Specialised per combination so the
+// lane loop vectorises.
+template <bool kBatchNorm, bool kResidual, bool kRelu, int kBlock>
+void epilogue_pass(float* y, const float* residual, const float* scale, const float* shift, int64_t images,
+                   int64_t channels, int64_t spatial, int64_t block) {
+  const int64_t lanes_per_block = kBlock > 0 ? kBlock : block;
+  const int64_t channel_blocks = (channels + lanes_per_block - 1) / lanes_per_block;
+  for (int64_t n = 0; n < images; ++n)
+    for (int64_t cb = 0; cb < channel_blocks; ++cb) {
+      const int64_t base = (n * channel_blocks + cb) * spatial * lanes_per_block;
+      float* row = y + base;
+      const float* res = kResidual ? residual + base : nullptr;
+      const float* a = scale + cb * lanes_per_block;
+      const float* b = shift + cb * lanes_per_block;
+      for (int64_t p = 0; p < spatial; ++p) {
+        float* v = row + p * lanes_per_block;
+        const float* r = kResidual ? res + p * lanes_per_block : nullptr;
+        for (int64_t l = 0; l < lanes_per_block; ++l) {
+          float x = v[l];
+          if (kBatchNorm) x = x * a[l] + b[l];
+          if (kResidual) x = x + r[l];
+          if (kRelu) x = core::relu(x);
+          v[l] = x;
+        }
+      }
+    }
+}
+
+template <int kBlock>
+void epilogue_dispatch(bool bn, bool residual, bool relu, float* y, const float* res, const float* a, const float* b,
+                       int64_t images, int64_t channels, int64_t spatial, int64_t block) {
+  const int code = (bn ? 4 : 0) | (residual ? 2 : 0) | (relu ? 1 : 0);
+  switch (code) {
+    case 1: epilogue_pass<false, false, true, kBlock>(y, res, a, b, images, channels, spatial, block); break;
+    case 2: epilogue_pass<false, true, false, kBlock>(y, res, a, b, images, channels, spatial, block); break;
+    case 3: epilogue_pass<false, true, true, kBlock>(y, res, a, b, images, channels, spatial, block); break;
+    case 4: epilogue_pass<true, false, false, kBlock>(y, res, a, b, images, channels, spatial, block); break;
+    case 5: epilogue_pass<true, false, true, kBlock>(y, res, a, b, images, channels, spatial, block); break;
+    case 6: epilogue_pass<true, true, false, kBlock>(y, res, a, b, images, channels, spatial, block); break;
+    case 7: epilogue_pass<true, true, true, kBlock>(y, res, a, b, images, channels, spatial, block); break;
+    default: break;
+  }
+}
+
+}  // namespace
+
+void run_epilogue(bool batch_norm, bool relu, const float* scale, const float* shift, float* y, const float* residual,
+                  const Shape& s, int block) {
+  const int64_t spatial = s[2] * s[3];
+  const bool has_residual = residual != nullptr;
+  // Blocked outputs always have a whole number of channel blocks (see plan.cpp).
+  if (block == 16)
+    epilogue_dispatch<16>(batch_norm, has_residual, relu, y, residual, scale, shift, s[0], s[1], spatial, 16);
+  else if (block == 8)
+    epilogue_dispatch<8>(batch_norm, has_residual, relu, y, residual, scale, shift, s[0], s[1], spatial, 8);
+  else
+    epilogue_dispatch<1>(batch_norm, has_residual, relu, y, residual, scale, shift, s[0], s[1], spatial, 1);
+}
+
+}  // namespace flipsweep::cpu

@@ -1,0 +1,102 @@
+// Running the plan for one tile on one thread: per-thread buffers, and the dispatch of each step
+// to oneDNN (convolutions, reorders), the fused epilogue, the blocked pooling or the reference
+// kernels.
+#include <exception>
+
+#include "flipsweep/error.h"
+#include "flipsweep/ops/reference_ops.h"
+#include "internal.h"
+
+namespace flipsweep::cpu {
+
+void prepare_thread_state(const CpuPlan& plan, ThreadState& ts, const dnnl::engine& engine) {
+  if (ts.stream) return;
+  ts.stream = std::make_unique<dnnl::stream>(engine);
+  ts.scratchpad.resize(plan.scratchpad_bytes);
+  ts.values.resize(plan.shapes.size());
+  ts.blocked.assign(plan.shapes.size(), nullptr);
+  ts.blocked_buffers.assign(plan.blocked_buffer_count,
+                            std::vector<float>(static_cast<size_t>(plan.blocked_buffer_floats)));
+  for (size_t id = 0; id < plan.shapes.size(); ++id) {
+    if (plan.blocked[id]) {
+      ts.blocked[id] = ts.blocked_buffers[static_cast<size_t>(plan.blocked_buffer_of[id])].data();
+      continue;
+    }
+    const bool activation = id >= plan.graph_value_count() || plan.kind(static_cast<int>(id)) == ValueKind::Activation ||
+                            plan.kind(static_cast<int>(id)) == ValueKind::Input;
+    if (activation) ts.values[id] = Tensor(plan.shapes[id]);
+  }
+}
+
+namespace {
+
+const Tensor& read_value(const CpuPlan& plan, const SlotWeights& slot, ThreadState& ts, int id) {
+  if (id < static_cast<int>(plan.graph_value_count()) && plan.is_weight(id))
+    return slot.weights.tensors[static_cast<size_t>(id)];
+  return ts.values[static_cast<size_t>(id)];
+}
+
+// Raw data of a value as the steps see it: blocked activations in the shared buffers, plain
+// activations in their tensors, weights in the slot.
+float* data_of(const CpuPlan& plan, const SlotWeights& slot, ThreadState& ts, int id) {
+  if (plan.blocked[static_cast<size_t>(id)]) return ts.blocked[static_cast<size_t>(id)];
+  return const_cast<float*>(read_value(plan, slot, ts, id).ptr());
+}
+
+void run_reference(const CpuPlan& plan, const Step& st, const SlotWeights& slot, ThreadState& ts) {
+  const Node& n = plan.node(st.node);
+  std::vector<const Tensor*> inputs;
+  for (int id : st.inputs) inputs.push_back(id >= 0 ? &read_value(plan, slot, ts, id) : nullptr);
+  std::vector<Tensor> outputs;
+  try {
+    reference::run_op(n.op, n.params, inputs, outputs);
+  } catch (const Error& e) {
+    throw Error("node '" + n.name + "' (" + op_type_name(n.op) + "): " + e.what());
+  }
+  ts.values[static_cast<size_t>(st.output)] = std::move(outputs.at(0));
+}
+
+void run_fused_conv(const CpuPlan& plan, const Step& st, const SlotWeights& slot, ThreadState& ts,
+                    const dnnl::engine& engine) {
+  const ConvPrimitive& prim = plan.convs[static_cast<size_t>(st.conv_index)];
+  const size_t c = static_cast<size_t>(st.conv_index);
+  const float* bias = prim.has_bias ? slot.weights.tensors[static_cast<size_t>(st.bias)].ptr() : nullptr;
+  float* y = data_of(plan, slot, ts, st.output);
+  run_conv(prim, data_of(plan, slot, ts, st.inputs[0]), slot.conv_weights[c].data(), bias, y, ts.scratchpad.data(),
+           engine, *ts.stream);
+  if (st.bn_scale < 0 && st.residual < 0 && !st.relu) return;
+  const bool blocked = plan.blocked[static_cast<size_t>(st.output)];
+  run_epilogue(st.bn_scale >= 0, st.relu, slot.epilogue_scale[c].data(), slot.epilogue_shift[c].data(), y,
+               st.residual >= 0 ? data_of(plan, slot, ts, st.residual) : nullptr, plan.shape(st.output),
+               blocked ? plan.block : 1);
+}
+
+void run_reorder(const CpuPlan& plan, const Step& st, const SlotWeights& slot, ThreadState& ts,
+                 const dnnl::engine& engine) {
+  const bool to_blocked_layout = st.kind == StepKind::ToBlocked;
+  memory src(activation_md(plan.shape(st.inputs[0]), !to_blocked_layout, plan.block), engine,
+             data_of(plan, slot, ts, st.inputs[0]));
+  memory dst(activation_md(plan.shape(st.output), to_blocked_layout, plan.block), engine,
+             data_of(plan, slot, ts, st.output));
+  dnnl::reorder(src, dst).execute(*ts.stream, src, dst);
+  ts.stream->wait();
+}
+
+}  // namespace
+
+void run_tile(const CpuPlan& plan, const SlotWeights& slot, ThreadState& ts, const dnnl::engine& engine) {
+  for (const Step& st : plan.steps) {
+    switch (st.kind) {
+      case StepKind::Reference: run_reference(plan, st, slot, ts); break;
+      case StepKind::FusedConv: run_fused_conv(plan, st, slot, ts, engine); break;
+      case StepKind::ToPlain:
+      case StepKind::ToBlocked: run_reorder(plan, st, slot, ts, engine); break;
+      case StepKind::GlobalAveragePoolBlocked:
+        global_average_pool_blocked(data_of(plan, slot, ts, st.inputs[0]), plan.shape(st.inputs[0]), plan.block,
+                                    plan.shape(st.output), ts.values[static_cast<size_t>(st.output)]);
+        break;
+    }
+  }
+}
+
+}  // namespace flipsweep::cpu

@@ -1,0 +1,174 @@
+#pragma once
+// The CPU backend's parts; not part of the public API (make_cpu_backend in backend.h is).
+//
+// How a run goes: plan.cpp compiles the graph once, for a tile of T images, into a list of
+// Steps; slots.cpp keeps each trial slot's effective weights in the layouts the steps read;
+// executor.cpp runs the steps for one tile on one thread's buffers, calling conv.cpp (oneDNN
+// convolutions), epilogue.cpp (BatchNorm/Add/Relu fused behind a conv), pooling.cpp (global
+// average pool on a blocked layout) and the reference kernels for everything else;
+// cpu_backend.cpp is the Backend itself: options, the tile loop over threads, the slots.
+//
+// Layouts: a 2-D convolution runs in oneDNN's blocked nChw16c/nChw8c layout (16 or 8 channels
+// interleaved, by ISA); every other op runs the reference kernel on plain NCHW data, with reorder
+// steps inserted at layout boundaries.
+#include <dnnl.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "flipsweep/backend/backend.h"
+#include "flipsweep/graph/graph.h"
+#include "flipsweep/model/weight_set.h"
+#include "flipsweep/tensor.h"
+
+namespace flipsweep::cpu {
+
+using dnnl::memory;
+
+// ---- The plan (plan.cpp) -------------------------------------------------------------------
+
+enum class StepKind { FusedConv, Reference, ToPlain, ToBlocked, GlobalAveragePoolBlocked };
+
+struct Step {
+  StepKind kind = StepKind::Reference;
+  int node = -1;                      // activation node index (Reference, FusedConv: the conv)
+  std::vector<int> inputs;            // value ids read
+  int output = -1;                    // value id written
+  // FusedConv only.
+  int weight = -1, bias = -1;
+  int bn_scale = -1, bn_bias = -1, bn_mean = -1, bn_var = -1;
+  float bn_epsilon = 0.0f;
+  int residual = -1;
+  bool relu = false;
+  int conv_index = -1;                // index into CpuPlan::convs
+};
+
+// A oneDNN convolution compiled for the tile size, with its weight layout (conv.cpp).
+struct ConvPrimitive {
+  dnnl::convolution_forward primitive;
+  memory::desc src_md, weights_md, dst_md, bias_md, user_weights_md, scratchpad_md;
+  bool has_bias = false;
+  int64_t out_channels = 0;
+  // Where each element of the plain OIHW weight lands in oneDNN's packed layout, so a trial that
+  // changes a few weights patches a few floats instead of reordering the tensor. Empty when the
+  // tensor is too large to map (see map_packed_positions).
+  std::vector<int64_t> packed_position;
+};
+
+// The compiled network for one tile of images. Value ids are the graph's, followed by internal
+// values (layout copies) the plan adds.
+struct CpuPlan {
+  const Model* model = nullptr;
+  int block = 16;               // channels per block in the blocked layout: 16 (AVX-512) or 8
+  int input = -1, output = -1;  // the graph's input and output value ids
+  int64_t tile = 1;             // images per tile
+  std::vector<Shape> shapes;    // by value id, for a tile; internal values appended
+  std::vector<bool> blocked;    // by value id: held in the blocked layout
+  std::vector<Step> steps;
+  // Liveness: blocked activations share a few buffers (see assign_blocked_buffers in plan.cpp).
+  std::vector<int> blocked_buffer_of;  // by value id
+  size_t blocked_buffer_count = 0;
+  int64_t blocked_buffer_floats = 0;
+  std::vector<ConvPrimitive> convs;
+  std::vector<int> conv_steps;  // indices of the FusedConv steps
+  size_t scratchpad_bytes = 0;  // oneDNN scratchpad, the largest any conv needs
+
+  const Shape& shape(int id) const { return shapes[static_cast<size_t>(id)]; }
+  const Node& node(int index) const { return model->graph.activation_nodes[static_cast<size_t>(index)]; }
+  size_t graph_value_count() const { return model->graph.values.size(); }
+  ValueKind kind(int id) const { return model->graph.values[static_cast<size_t>(id)].kind; }
+  // Parameters, constants and prepared values: read from a trial slot, not computed per tile.
+  bool is_weight(int id) const {
+    ValueKind k = kind(id);
+    return k == ValueKind::Parameter || k == ValueKind::Constant || k == ValueKind::Prepared;
+  }
+};
+
+// 16 with AVX-512, else 8.
+int block_size_for_isa();
+
+// Images per tile for these options (see plan.cpp).
+int64_t choose_tile(const Model& model, const BackendOptions& options, CpuKernels kernels);
+
+// Compiles `model` for tiles of `tile` images. With CpuKernels::Reference every node is a
+// Reference step.
+CpuPlan build_plan(const Model& model, CpuKernels kernels, int block, int64_t tile, const dnnl::engine& engine);
+
+// ---- oneDNN convolutions (conv.cpp) --------------------------------------------------------
+
+// An activation's memory descriptor: plain NCHW or the plan's blocked layout.
+memory::desc activation_md(const Shape& shape, bool blocked, int block);
+
+struct ConvGeometry {
+  const ConvParams* params = nullptr;
+  Shape src_shape, weight_shape, dst_shape;  // dst_shape: the conv's own output
+  memory::desc src_md;
+  bool dst_blocked = false;
+  int block = 16;
+  bool has_bias = false;
+  int64_t out_channels = 0;
+};
+
+// Creates the primitive (the caller limits oneDNN to one thread first) and maps its packed
+// weight positions.
+ConvPrimitive make_conv_primitive(const ConvGeometry& g, const dnnl::engine& engine);
+
+// The packed weights of `prim` from the plain tensor `w`: whole (a oneDNN reorder), or only the
+// listed plain elements through packed_position.
+void pack_conv_weights(const ConvPrimitive& prim, const Tensor& w, std::vector<float>& packed,
+                       const dnnl::engine& engine, dnnl::stream& stream);
+void patch_conv_weights(const ConvPrimitive& prim, const Tensor& w, const std::vector<int64_t>& elements,
+                        std::vector<float>& packed);
+
+// dst = conv(src, weights) + bias, on the calling thread.
+void run_conv(const ConvPrimitive& prim, float* src, const float* weights, const float* bias, float* dst,
+              uint8_t* scratchpad, const dnnl::engine& engine, dnnl::stream& stream);
+
+// ---- Fused epilogue (epilogue.cpp) ---------------------------------------------------------
+
+// y = relu?( y * scale[c] + shift[c] + residual ) in place over y [N, C, H, W] in the layout the
+// conv wrote: `block` channels interleaved (1: plain NCHW). scale/shift are read only with
+// `batch_norm`, residual only when not null.
+void run_epilogue(bool batch_norm, bool relu, const float* scale, const float* shift, float* y, const float* residual,
+                  const Shape& shape, int block);
+
+// ---- Pooling on blocked data (pooling.cpp) -------------------------------------------------
+
+// GlobalAveragePool of x [N, C, H, W] in a blocked layout into y (plain [N, C, 1, 1], resized).
+void global_average_pool_blocked(const float* x, const Shape& x_shape, int block, const Shape& y_shape, Tensor& y);
+
+// ---- Trial slots (slots.cpp) ---------------------------------------------------------------
+
+// Per-slot effective weights in the layouts the steps read.
+struct SlotWeights {
+  WeightSet weights;                         // plain effective weights (reference steps)
+  std::vector<std::vector<float>> conv_weights;  // oneDNN layout, per conv primitive
+  std::vector<std::vector<float>> epilogue_scale, epilogue_shift;  // BN folded per channel, per conv primitive
+  bool loaded = false;
+};
+
+// Backend::load_weights for one slot: copies the changed elements (or everything) and brings the
+// oneDNN-layout copies up to date.
+void load_slot(const CpuPlan& plan, SlotWeights& slot, const WeightSet& weights, const WeightChanges* changes,
+               const dnnl::engine& engine);
+
+// ---- Running a tile (executor.cpp) ---------------------------------------------------------
+
+// Per-thread activation buffers and oneDNN stream.
+struct ThreadState {
+  std::vector<Tensor> values;  // by value id; plain activations
+  std::vector<std::vector<float>> blocked_buffers;  // shared by blocked values whose lifetimes do not overlap
+  std::vector<float*> blocked;  // by value id; blocked activations point into blocked_buffers
+  std::vector<uint8_t> scratchpad;
+  std::unique_ptr<dnnl::stream> stream;
+};
+
+// Allocates a thread's buffers on first use.
+void prepare_thread_state(const CpuPlan& plan, ThreadState& ts, const dnnl::engine& engine);
+
+// Runs every step on the tile already in ts.values[plan.input]; the result is in
+// ts.values[plan.output].
+void run_tile(const CpuPlan& plan, const SlotWeights& slot, ThreadState& ts, const dnnl::engine& engine);
+
+}  // namespace flipsweep::cpu

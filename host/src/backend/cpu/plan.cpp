@@ -1,0 +1,285 @@
+// Planning: the graph → a list of steps for one tile of images, with fusion (Conv → BatchNorm →
+// Add → Relu as one step), layout decisions (blocked or plain), reorder steps at layout
+// boundaries, and liveness (blocked activations share buffers).
+#include <omp.h>
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "flipsweep/error.h"
+#include "flipsweep/graph/shape_inference.h"
+#include "internal.h"
+
+namespace flipsweep::cpu {
+
+int block_size_for_isa() {
+  auto isa = dnnl::get_effective_cpu_isa();
+  return isa >= dnnl::cpu_isa::avx512_core ? 16 : 8;
+}
+
+// Images per tile: enough that oneDNN calls are not dominated by overhead, few enough that one
+// layer's activations stay in a core's L2 cache.
+int64_t choose_tile(const Model& model, const BackendOptions& options, CpuKernels kernels) {
+  if (options.tile > 0) return std::min<int64_t>(options.tile, options.batch_size);
+  if (kernels == CpuKernels::Reference) return std::max<int64_t>(1, std::min<int64_t>(options.batch_size, 16));
+  auto one = infer_shapes_for_batch(model, 1);
+  int64_t largest = 1;
+  for (size_t id = 0; id < one.size(); ++id) {
+    ValueKind k = model.graph.values[id].kind;
+    if (k == ValueKind::Activation || k == ValueKind::Input) largest = std::max(largest, element_count(one[id]));
+  }
+  const int64_t target_bytes = 2 * 1024 * 1024;
+  int64_t tile = std::clamp<int64_t>(target_bytes / (largest * 4), 1, 32);
+  return std::min(tile, options.batch_size);
+}
+
+namespace {
+
+// Builds a CpuPlan in one pass over the activation nodes, in graph order.
+class PlanBuilder {
+ public:
+  PlanBuilder(const Model& model, CpuKernels kernels, int block, int64_t tile, const dnnl::engine& engine)
+      : kernels_(kernels), engine_(engine) {
+    p_.model = &model;
+    p_.block = block;
+    p_.tile = tile;
+    p_.input = model.graph.inputs[0];
+    p_.output = model.graph.outputs[0];
+    p_.shapes = infer_shapes_for_batch(model, tile);
+    p_.blocked.assign(model.graph.values.size(), false);
+    consumers_.assign(model.graph.values.size(), 0);
+    for (const Node& n : model.graph.activation_nodes)
+      for (int id : n.inputs)
+        if (id >= 0) consumers_[static_cast<size_t>(id)]++;
+    consumers_[static_cast<size_t>(p_.output)]++;
+  }
+
+  CpuPlan build() {
+    const auto& nodes = p_.model->graph.activation_nodes;
+    computed_.assign(p_.model->graph.values.size(), false);
+    computed_[static_cast<size_t>(p_.input)] = true;
+    std::vector<bool> absorbed(nodes.size(), false);
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (absorbed[i]) continue;
+      const Node& n = nodes[i];
+      if (conv_is_fusable(n)) {
+        plan_fused_conv(static_cast<int>(i), absorbed);
+        continue;
+      }
+      if (n.op == OpType::GlobalAveragePool && kernels_ == CpuKernels::Fast &&
+          p_.blocked[static_cast<size_t>(n.inputs[0])]) {
+        Step s;
+        s.kind = StepKind::GlobalAveragePoolBlocked;
+        s.node = static_cast<int>(i);
+        s.inputs = {n.inputs[0]};
+        s.output = n.outputs[0];
+        p_.steps.push_back(s);
+        computed_[static_cast<size_t>(s.output)] = true;
+        continue;
+      }
+      Step s;
+      s.kind = StepKind::Reference;
+      s.node = static_cast<int>(i);
+      for (int id : n.inputs) {
+        if (id >= 0 && p_.blocked[static_cast<size_t>(id)]) id = to_plain(id);
+        s.inputs.push_back(id);
+      }
+      s.output = n.outputs[0];
+      p_.steps.push_back(s);
+      computed_[static_cast<size_t>(s.output)] = true;
+    }
+    if (p_.blocked[static_cast<size_t>(p_.output)]) throw Error("internal: graph output left in a blocked layout");
+    assign_blocked_buffers();
+    return std::move(p_);
+  }
+
+ private:
+  const Node& node(int index) const { return p_.node(index); }
+  const Shape& shape(int id) const { return p_.shape(id); }
+  bool is_weight(int id) const { return p_.is_weight(id); }
+
+  // The single activation node reading `value`, if exactly one does.
+  int sole_consumer(int value) const {
+    if (consumers_[static_cast<size_t>(value)] != 1) return -1;
+    const auto& nodes = p_.model->graph.activation_nodes;
+    for (size_t i = 0; i < nodes.size(); ++i)
+      for (int id : nodes[i].inputs)
+        if (id == value) return static_cast<int>(i);
+    return -1;
+  }
+
+  bool conv_is_fusable(const Node& n) const {
+    if (n.op != OpType::Conv || kernels_ != CpuKernels::Fast) return false;
+    if (shape(n.inputs[0]).size() != 4) return false;
+    if (!is_weight(n.inputs[1]) || (n.inputs.size() > 2 && n.inputs[2] >= 0 && !is_weight(n.inputs[2]))) return false;
+    return true;
+  }
+
+  void plan_fused_conv(int conv_node, std::vector<bool>& absorbed) {
+    const Node& conv = node(conv_node);
+    const auto& cp = std::get<ConvParams>(conv.params);
+    Step s;
+    s.kind = StepKind::FusedConv;
+    s.node = conv_node;
+    s.weight = conv.inputs[1];
+    s.bias = conv.inputs.size() > 2 ? conv.inputs[2] : -1;
+    int out = conv.outputs[0];
+
+    // Absorb Conv → BatchNormalization → Add(residual) → Relu where each link is the only
+    // reader of the previous output.
+    int next = sole_consumer(out);
+    if (next >= 0 && node(next).op == OpType::BatchNormalization && node(next).inputs[0] == out) {
+      const Node& bn = node(next);
+      bool weights_only = true;
+      for (size_t k = 1; k < 5; ++k) weights_only = weights_only && is_weight(bn.inputs[k]);
+      if (weights_only) {
+        s.bn_scale = bn.inputs[1];
+        s.bn_bias = bn.inputs[2];
+        s.bn_mean = bn.inputs[3];
+        s.bn_var = bn.inputs[4];
+        s.bn_epsilon = std::get<BatchNormParams>(bn.params).epsilon;
+        absorbed[static_cast<size_t>(next)] = true;
+        out = bn.outputs[0];
+        next = sole_consumer(out);
+      }
+    }
+    if (next >= 0 && node(next).op == OpType::Add) {
+      const Node& add = node(next);
+      int other = add.inputs[0] == out ? add.inputs[1] : add.inputs[0];
+      // The residual must already be computed: in a downsampling block the shortcut conv may come
+      // after this one in node order, and then the Add runs as its own step.
+      if (other != out && !is_weight(other) && shape(other) == shape(out) && computed_[static_cast<size_t>(other)]) {
+        s.residual = other;
+        absorbed[static_cast<size_t>(next)] = true;
+        out = add.outputs[0];
+        next = sole_consumer(out);
+      }
+    }
+    if (next >= 0 && node(next).op == OpType::Relu) {
+      s.relu = true;
+      absorbed[static_cast<size_t>(next)] = true;
+      out = node(next).outputs[0];
+    }
+
+    const int block = p_.block;
+    const int64_t out_channels = shape(out)[1];
+    // Blocked outputs always have a whole number of channel blocks (the epilogue relies on it).
+    const bool dst_blocked = out_channels % block == 0 && out != p_.output;
+    const int src = conv.inputs[0];
+    const int64_t in_channels = shape(src)[1];
+    // Small-channel inputs (images) stay plain: oneDNN has direct kernels for nchw → blocked.
+    bool src_blocked = p_.blocked[static_cast<size_t>(src)];
+    if (!src_blocked && in_channels % block == 0 && in_channels >= block) src_blocked = true;
+    const int src_id = src_blocked && !p_.blocked[static_cast<size_t>(src)] ? to_blocked(src) : src;
+    if (s.residual >= 0 && p_.blocked[static_cast<size_t>(s.residual)] != dst_blocked)
+      s.residual = dst_blocked ? to_blocked(s.residual) : to_plain(s.residual);
+    s.inputs = {src_id};
+    if (s.residual >= 0) s.inputs.push_back(s.residual);
+    s.output = out;
+    p_.blocked[static_cast<size_t>(out)] = dst_blocked;
+
+    ConvGeometry g;
+    g.params = &cp;
+    g.src_shape = shape(src);
+    g.weight_shape = shape(s.weight);
+    g.dst_shape = shape(conv.outputs[0]);
+    g.src_md = activation_md(shape(src_id), src_blocked, block);
+    g.dst_blocked = dst_blocked;
+    g.block = block;
+    g.has_bias = s.bias >= 0;
+    g.out_channels = out_channels;
+    ConvPrimitive prim = make_conv_primitive(g, engine_);
+    p_.scratchpad_bytes = std::max<size_t>(p_.scratchpad_bytes, prim.scratchpad_md.get_size());
+    s.conv_index = static_cast<int>(p_.convs.size());
+    p_.convs.push_back(std::move(prim));
+    p_.conv_steps.push_back(static_cast<int>(p_.steps.size()));
+    p_.steps.push_back(s);
+    computed_[static_cast<size_t>(out)] = true;
+  }
+
+  // Blocked activations share a few buffers: a value's buffer is free again after the last step
+  // that reads it, so consecutive layers reuse memory that is still in cache. A step's output
+  // never shares a buffer with its inputs.
+  void assign_blocked_buffers() {
+    std::vector<int> last_use(p_.shapes.size(), -1);
+    for (size_t i = 0; i < p_.steps.size(); ++i)
+      for (int id : p_.steps[i].inputs)
+        if (id >= 0) last_use[static_cast<size_t>(id)] = static_cast<int>(i);
+    p_.blocked_buffer_of.assign(p_.shapes.size(), -1);
+    std::vector<int> owner;  // per buffer: the value holding it, -1 when free
+    for (size_t i = 0; i < p_.steps.size(); ++i) {
+      const int out = p_.steps[i].output;
+      if (!p_.blocked[static_cast<size_t>(out)]) continue;
+      for (size_t b = 0; b < owner.size(); ++b)
+        if (owner[b] >= 0 && last_use[static_cast<size_t>(owner[b])] < static_cast<int>(i)) owner[b] = -1;
+      int chosen = -1;
+      for (size_t b = 0; b < owner.size() && chosen < 0; ++b)
+        if (owner[b] < 0) chosen = static_cast<int>(b);
+      if (chosen < 0) {
+        chosen = static_cast<int>(owner.size());
+        owner.push_back(-1);
+      }
+      owner[static_cast<size_t>(chosen)] = out;
+      p_.blocked_buffer_of[static_cast<size_t>(out)] = chosen;
+      Shape padded = shape(out);
+      padded[1] = (padded[1] + p_.block - 1) / p_.block * p_.block;
+      p_.blocked_buffer_floats = std::max(p_.blocked_buffer_floats, element_count(padded));
+    }
+    p_.blocked_buffer_count = owner.size();
+  }
+
+  int to_plain(int id) { return reordered_copy(id, false); }
+  int to_blocked(int id) { return reordered_copy(id, true); }
+
+  // Inserts (once per value and direction) a reorder step into the other layout and returns the
+  // id of the copy, a new internal value.
+  int reordered_copy(int id, bool blocked) {
+    auto& copies = blocked ? blocked_copy_ : plain_copy_;
+    auto it = copies.find(id);
+    if (it != copies.end()) return it->second;
+    int copy = add_internal_value(shape(id), blocked);
+    Step s;
+    s.kind = blocked ? StepKind::ToBlocked : StepKind::ToPlain;
+    s.inputs = {id};
+    s.output = copy;
+    p_.steps.push_back(s);
+    copies[id] = copy;
+    return copy;
+  }
+
+  int add_internal_value(const Shape& s, bool blocked) {
+    int id = static_cast<int>(p_.shapes.size());
+    p_.shapes.push_back(s);
+    p_.blocked.push_back(blocked);
+    consumers_.push_back(1);
+    computed_.push_back(true);
+    return id;
+  }
+
+  CpuPlan p_;
+  CpuKernels kernels_;
+  const dnnl::engine& engine_;
+  std::vector<bool> computed_;  // by value id: produced by an earlier step
+  std::vector<int> consumers_;  // activation readers per value id
+  std::unordered_map<int, int> plain_copy_, blocked_copy_;
+};
+
+}  // namespace
+
+CpuPlan build_plan(const Model& model, CpuKernels kernels, int block, int64_t tile, const dnnl::engine& engine) {
+  PlanBuilder builder(model, kernels, block, tile, engine);
+  // oneDNN fixes a primitive's thread count when the primitive is created; each of ours runs on
+  // one thread inside the backend's own parallel loop, so create them with a single-thread budget.
+  const int previous_threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  try {
+    CpuPlan plan = builder.build();
+    omp_set_num_threads(previous_threads);
+    return plan;
+  } catch (...) {
+    omp_set_num_threads(previous_threads);
+    throw;
+  }
+}
+
+}  // namespace flipsweep::cpu
