@@ -267,7 +267,7 @@ TEST(WeightPreparation, PatchingEqualsFullPreparation) {
   ASSERT_GE(conv1, 0);
   ASSERT_GE(fc, 0);
   ASSERT_GE(bn, 0);
-  WeightChanges faults = {{conv1, false, {0, 17, 400}}, {fc, false, {5}}, {bn, false, {3}}};
+  WeightChanges faults = {{conv1, false, {0, 17, 400}, {}, {}}, {fc, false, {5}, {}, {}}, {bn, false, {3}, {}, {}}};
   patched.tensors[static_cast<size_t>(conv1)].data[0] = INFINITY;
   patched.tensors[static_cast<size_t>(conv1)].data[17] = NAN;
   patched.tensors[static_cast<size_t>(conv1)].data[400] = -3.0e38f;
