@@ -16,6 +16,7 @@
 #include <memory>
 #include <set>
 #include <tuple>
+#include <unordered_map>
 
 #include "flipsweep/backend/backend.h"
 #include "flipsweep/backend/backend_factory.h"
@@ -298,14 +299,15 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
     std::shared_ptr<TrialOutcome> outcome;
   };
   // Per trial number of the current configuration: the signature last evaluated in this run and
-  // its outcome. Signatures are kept within a budget; past it a trial simply has no record.
+  // its outcome. Records are kept within a budget (a record costs its signature's entries plus
+  // kRecordCost); past it a trial simply has no record and is evaluated.
   struct LastEvaluated {
-    bool valid = false;
     double ber = 0.0;
     Signature signature;
     std::shared_ptr<TrialOutcome> outcome;
   };
   constexpr size_t kSignatureBudget = size_t{4} << 20;  // entries (16 bytes each) kept per configuration
+  constexpr size_t kRecordCost = 8;
   int64_t shortcut_clean = 0, shortcut_same = 0;
 
   for (size_t model_index = 0; model_index < models.size(); ++model_index) {
@@ -356,7 +358,7 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
         for (size_t id = 0; id < read_by_pass.size(); ++id)
           if (read_by_pass[id]) clean_read[id] = weights.tensors[id].data;
       const auto clean_outcome = std::make_shared<TrialOutcome>(outcome_of(clean, clean));
-      std::vector<LastEvaluated> last(config.shortcuts ? static_cast<size_t>(config.trials) : 0);
+      std::unordered_map<int64_t, LastEvaluated> last;
       size_t signature_entries = 0;
 
       // Trials not yet recorded, in campaign order, cut into blocks of at most slot_count
@@ -387,22 +389,24 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
           bool evaluate_trial = true;
           if (config.shortcuts) {
             Signature signature = trial_signature(weights, clean_read, changes, read_by_pass);
-            LastEvaluated& record = last[static_cast<size_t>(t.trial)];
+            const auto found = last.find(t.trial);
             if (signature.empty()) {
               st.shortcut = "clean";
               st.outcome = clean_outcome;
               evaluate_trial = false;
-            } else if (record.valid && record.signature == signature) {
-              st.shortcut = "same-as-ber:" + format_number(record.ber);
-              st.outcome = record.outcome;
+            } else if (found != last.end() && found->second.signature == signature) {
+              st.shortcut = "same-as-ber:" + format_number(found->second.ber);
+              st.outcome = found->second.outcome;
               evaluate_trial = false;
             } else {
               st.outcome = std::make_shared<TrialOutcome>();
-              signature_entries -= record.signature.size();
-              record = LastEvaluated{};
-              if (signature_entries + signature.size() <= kSignatureBudget) {
-                signature_entries += signature.size();
-                record = LastEvaluated{true, t.ber, std::move(signature), st.outcome};
+              if (found != last.end()) {
+                signature_entries -= found->second.signature.size() + kRecordCost;
+                last.erase(found);
+              }
+              if (signature_entries + signature.size() + kRecordCost <= kSignatureBudget) {
+                signature_entries += signature.size() + kRecordCost;
+                last[t.trial] = LastEvaluated{t.ber, std::move(signature), st.outcome};
               }
             }
           }
