@@ -15,6 +15,7 @@
 #include "flipsweep/core/bit_ops.h"
 #include "flipsweep/error.h"
 #include "flipsweep/eval/evaluate.h"
+#include "flipsweep/model/weight_preparation.h"
 #include "test_support.h"
 
 namespace flipsweep {
@@ -299,7 +300,9 @@ TEST(Campaign, TrialBatchedPlanAgreesWithTheCpuBackend) {
     }
     // The campaign really reached the paths it is meant to check.
     EXPECT_GT(changed, 0) << bits;
-    if (std::string(bits) == "exponent") EXPECT_GT(collapsed, 0) << "no trial overflowed to Inf/NaN";
+    if (std::string(bits) == "exponent") {
+      EXPECT_GT(collapsed, 0) << "no trial overflowed to Inf/NaN";
+    }
     const auto clean = read_clean_csv(dir + "/plan-" + std::string(bits) + "/clean.csv");
     EXPECT_EQ(clean.at(0).backend.rfind("host-plan", 0), 0u) << clean.at(0).backend;
   }

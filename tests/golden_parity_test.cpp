@@ -12,6 +12,7 @@
 #include "flipsweep/backend/reference_interpreter.h"
 #include "flipsweep/error.h"
 #include "flipsweep/ops/reference_ops.h"
+#include "flipsweep/model/weight_preparation.h"
 #include "test_support.h"
 
 namespace flipsweep {

@@ -6,6 +6,7 @@
 
 #include "flipsweep/error.h"
 #include "flipsweep/graph/onnx_import.h"
+#include "flipsweep/model/weight_preparation.h"
 #include "test_support.h"
 
 namespace flipsweep {

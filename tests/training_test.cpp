@@ -11,6 +11,7 @@
 #include "flipsweep/backend/backend.h"
 #include "flipsweep/eval/evaluate.h"
 #include "flipsweep/graph/onnx_import.h"
+#include "flipsweep/model/weight_preparation.h"
 #include "test_support.h"
 
 namespace flipsweep {

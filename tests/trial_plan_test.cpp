@@ -17,6 +17,7 @@
 #include "flipsweep/faults/targets.h"
 #include "flipsweep/model/weight_transform.h"
 #include "flipsweep/ops/reference_ops.h"
+#include "flipsweep/model/weight_preparation.h"
 #include "test_support.h"
 
 #if defined(FLIPSWEEP_WITH_CUDA)

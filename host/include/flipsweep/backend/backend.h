@@ -11,10 +11,6 @@
 #include "flipsweep/data/dataset.h"
 #include "flipsweep/graph/graph.h"
 #include "flipsweep/model/weight_set.h"
-// Transitional: tests/campaign_test.cpp, trial_plan_test.cpp and training_test.cpp use
-// WeightPreparation without including its header and reach it through this one. Remove once they
-// include flipsweep/model/weight_preparation.h themselves; the interface needs weight_set.h only.
-#include "flipsweep/model/weight_preparation.h"  // IWYU pragma: keep
 
 namespace flipsweep {
 
