@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -34,6 +35,43 @@ CommandResult run_flipsweep(const std::string& arguments) {
 }
 
 const std::string kGoldenModel = testing::source_path("tests/golden/resnet20_cifar/model.onnx");
+
+const std::string kFashionModel = testing::source_path("models/fashion-mnist/resnet20_none.onnx");
+
+void write_big_endian(std::ofstream& out, uint32_t v) {
+  const char bytes[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                         static_cast<char>(v)};
+  out.write(bytes, 4);
+}
+
+// A small uncompressed IDX dataset (count 28×28 gray images) in `dir`: images.idx, labels.idx.
+void write_tiny_idx(const std::string& dir, uint32_t count) {
+  std::filesystem::create_directories(dir);
+  std::ofstream images(dir + "/images.idx", std::ios::binary), labels(dir + "/labels.idx", std::ios::binary);
+  write_big_endian(images, 0x00000803);
+  for (uint32_t d : {count, 28u, 28u}) write_big_endian(images, d);
+  write_big_endian(labels, 0x00000801);
+  write_big_endian(labels, count);
+  for (uint32_t i = 0; i < count * 28 * 28; ++i) images.put(static_cast<char>((i * 37) % 251));
+  for (uint32_t i = 0; i < count; ++i) labels.put(static_cast<char>(i % 10));
+}
+
+// A fresh folder under the build tree holding a 20-image IDX dataset and a campaign config
+// (campaign.yaml, `limit: 8`) on the committed Fashion-MNIST model; `extra` lines are appended.
+std::string write_tiny_campaign(const std::string& name, const std::string& extra = "",
+                                const std::string& model_path = kFashionModel, const std::string& data_dir = "") {
+  const std::string dir = testing::binary_path("cli_test/" + name);
+  std::filesystem::remove_all(dir);
+  write_tiny_idx(dir, 20);
+  const std::string data = data_dir.empty() ? dir : data_dir;
+  std::ofstream out(dir + "/campaign.yaml");
+  out << "name: tiny\nseed: 1\ntrials: 2\nber: [0.0]\nformats: [fp32]\n"
+      << "models:\n  - {name: none, path: " << model_path << ", saf: none}\n"
+      << "dataset:\n  format: idx\n  paths: [" << data << "/images.idx, " << data << "/labels.idx]\n  limit: 8\n"
+      << "batch_size: 8\nthreads: 2\n"
+      << extra;
+  return dir;
+}
 
 TEST(Cli, HelpWorksForEveryCommand) {
   for (const char* args : {"--help", "eval --help", "inspect --help"}) {
@@ -164,6 +202,51 @@ TEST(Cli, BadBackendValuesAreRefused) {
   r = run_flipsweep("run --help");
   EXPECT_NE(r.output.find("--trials-in-flight"), std::string::npos);
   EXPECT_NE(r.output.find("--tf32"), std::string::npos);
+}
+
+TEST(Cli, LimitZeroMeansAllImagesAndTrialsMustBePositive) {
+  const std::string dir = write_tiny_campaign("limits");
+  const std::string run = "run " + dir + "/campaign.yaml --no-progress --out " + dir + "/out";
+  CommandResult r = run_flipsweep(run + " --trials 0");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("--trials must be at least 1, got 0"), std::string::npos) << r.output;
+  r = run_flipsweep(run + " --trials -2");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("--trials must be at least 1, got -2"), std::string::npos) << r.output;
+  r = run_flipsweep(run + " --limit -3");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("--limit must be 0 (all images) or more"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/out/trials.csv"));
+
+  // The config says limit: 8; --limit 0 means every image, for run and eval alike.
+  r = run_flipsweep(run + " --limit 0 --trials 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("× 1 trials on 20 images"), std::string::npos) << r.output;
+  r = run_flipsweep("run " + dir + "/campaign.yaml --no-progress --out " + dir + "/out8");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("× 2 trials on 8 images"), std::string::npos) << r.output;
+
+  {
+    std::ofstream out(dir + "/eval.yaml");
+    out << "model: " << kFashionModel << "\ndataset:\n  format: idx\n  paths: [" << dir << "/images.idx, " << dir
+        << "/labels.idx]\n  limit: 8\n";
+  }
+  r = run_flipsweep("eval --config " + dir + "/eval.yaml --no-progress");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("(8 images)"), std::string::npos) << r.output;
+  r = run_flipsweep("eval --config " + dir + "/eval.yaml --no-progress --limit 0");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("(20 images)"), std::string::npos) << r.output;
+  r = run_flipsweep("eval --config " + dir + "/eval.yaml --no-progress --limit -1");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("--limit must be 0 (all images) or more"), std::string::npos) << r.output;
+
+  for (const char* help : {"run --help", "eval --help"}) {
+    r = run_flipsweep(help);
+    EXPECT_NE(r.output.find("0 = all images"), std::string::npos) << help << "\n" << r.output;
+  }
+  r = run_flipsweep("run --help");
+  EXPECT_NE(r.output.find("at least 1"), std::string::npos) << r.output;
 }
 
 }  // namespace

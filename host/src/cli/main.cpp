@@ -37,6 +37,7 @@ struct EvalSettings {
   int threads = 0;
   int64_t tile = 0;
   int64_t limit = 0;
+  CLI::Option* limit_option = nullptr;
   std::string kernels = "fast";
   std::string backend = "auto";
   int device = 0;
@@ -115,7 +116,11 @@ int run_eval(EvalSettings& s, const std::string& config, const BackendFlags& fla
     s.dataset.preprocess.resize_height = h;
     s.dataset.preprocess.resize_width = w;
   }
-  if (s.limit) s.dataset.limit = s.limit;
+  // --limit N: the first N images; 0: all of them (also over a config's limit).
+  if (s.limit_option && s.limit_option->count()) {
+    if (s.limit < 0) throw fs::Error("--limit must be 0 (all images) or more, got " + std::to_string(s.limit));
+    s.dataset.limit = s.limit;
+  }
   if (s.batch_size < 1) throw fs::Error("batch size must be at least 1, got " + std::to_string(s.batch_size));
   if (s.threads < 0) throw fs::Error("threads must be 0 (all cores) or more, got " + std::to_string(s.threads));
 
@@ -159,11 +164,13 @@ int run_eval(EvalSettings& s, const std::string& config, const BackendFlags& fla
 struct RunSettings {
   std::string config_path;
   int64_t trials = 0;
+  CLI::Option* trials_option = nullptr;
   std::vector<double> bers;
   long long seed = -1;
   std::string out;
   int threads = -1;
   int64_t limit = 0;
+  CLI::Option* limit_option = nullptr;
   bool resume = false;
   bool save_faults = false;
   bool no_progress = false;
@@ -179,20 +186,23 @@ int run_campaign_command(const RunSettings& s, const BackendFlags& flags) {
   if (flags.device->count() && flags.device_value < 0)
     throw fs::Error("--device must be 0 or more, got " + std::to_string(flags.device_value));
   const fs::BackendKind backend_kind = parse_backend_flag(flags.backend_value, "--backend");
+  const bool trials_given = s.trials_option && s.trials_option->count();
+  const bool limit_given = s.limit_option && s.limit_option->count();
+  if (trials_given && s.trials < 1) throw fs::Error("--trials must be at least 1, got " + std::to_string(s.trials));
+  if (limit_given && s.limit < 0)
+    throw fs::Error("--limit must be 0 (all images) or more, got " + std::to_string(s.limit));
   fs::CampaignConfig config = fs::load_campaign_config(s.config_path);
   // Command-line overrides, validated like the config's own values before any work.
-  if (s.trials) config.trials = s.trials;
+  if (trials_given) config.trials = s.trials;
   if (!s.bers.empty()) config.bers = s.bers;
   if (s.seed >= 0) config.seed = static_cast<uint64_t>(s.seed);
   if (s.threads >= 0) config.threads = s.threads;
-  if (s.limit) config.dataset.limit = s.limit;
+  if (limit_given) config.dataset.limit = s.limit;  // 0: all images, whatever the config says
   if (s.trials_in_flight_option->count()) config.trials_in_flight = s.trials_in_flight;
   if (flags.backend->count()) config.backend = backend_kind;
   if (flags.device->count()) config.device = flags.device_value;
   if (flags.tf32->count()) config.tf32 = flags.tf32_value;
   if (s.no_shortcuts) config.shortcuts = false;
-  if (s.trials < 0) throw fs::Error("--trials must be at least 1");
-  if (s.limit < 0) throw fs::Error("--limit must be positive");
   fs::validate_campaign_config(config);
   fs::CampaignOptions options;
   options.out_dir = s.out;
@@ -272,7 +282,8 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--dataset", eval.dataset_text,
                        "fashion-mnist-test | fashion-mnist-train | idx:IMAGES,LABELS | cifar10:FILE[,FILE..] | "
                        "cifar100:FILE | tensor-cache:FILE");
-  eval_cmd->add_option("--limit", eval.limit, "evaluate only the first N images");
+  eval.limit_option = eval_cmd->add_option(
+      "--limit", eval.limit, "evaluate only the first N images; 0 = all images (default: the config's limit, else all)");
   eval_cmd->add_option("--batch-size", eval.batch_size, "images per backend call (default 64)");
   eval_cmd->add_option("--threads", eval.threads, "CPU threads (default: all cores)");
   eval_cmd->add_option("--tile", eval.tile, "images per thread per pass (default: chosen from the model)");
@@ -296,12 +307,14 @@ int main(int argc, char** argv) {
   RunSettings run;
   CLI::App* run_cmd = app.add_subcommand("run", "Run a fault campaign (Monte Carlo bit flips) from a YAML config");
   run_cmd->add_option("config", run.config_path, "campaign YAML (see configs/demo.yaml)")->required();
-  run_cmd->add_option("--trials", run.trials, "trials per (configuration, BER)");
+  run.trials_option =
+      run_cmd->add_option("--trials", run.trials, "trials per (configuration, BER), at least 1 (default: the config's)");
   run_cmd->add_option("--ber", run.bers, "bit error rates, e.g. 1e-6,1e-5")->delimiter(',');
   run_cmd->add_option("--seed", run.seed, "campaign seed (faults are a function of seed, trial and tensor)");
   run_cmd->add_option("--out", run.out, "output folder (default results/<name>)");
   run_cmd->add_option("--threads", run.threads, "CPU threads (default: the config's, or all cores)");
-  run_cmd->add_option("--limit", run.limit, "use only the first N images of the dataset");
+  run.limit_option = run_cmd->add_option(
+      "--limit", run.limit, "use only the first N images of the dataset; 0 = all images (default: the config's limit)");
   run_cmd->add_flag("--resume", run.resume, "skip trials already in trials.csv and finish the campaign");
   run_cmd->add_flag("--save-faults", run.save_faults, "write every fault to faults.csv");
   run_cmd->add_flag("--no-progress", run.no_progress, "no progress display");
