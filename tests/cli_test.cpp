@@ -249,5 +249,29 @@ TEST(Cli, LimitZeroMeansAllImagesAndTrialsMustBePositive) {
   EXPECT_NE(r.output.find("at least 1"), std::string::npos) << r.output;
 }
 
+TEST(Cli, OutputFolderFailuresNameThePathAndTheReason) {
+  const std::string dir = write_tiny_campaign("io_errors");
+  const std::string run = "run " + dir + "/campaign.yaml --no-progress --out ";
+  // A folder that cannot be created: its parent is a file.
+  std::ofstream(dir + "/plain_file") << "x";
+  CommandResult r = run_flipsweep(run + dir + "/plain_file/out");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find(dir + "/plain_file/out"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Not a directory"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("internal error"), std::string::npos) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  // A file that cannot be written: config.yaml's temporary is a folder.
+  std::filesystem::create_directories(dir + "/out/config.yaml.tmp");
+  r = run_flipsweep(run + dir + "/out");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find(dir + "/out/config.yaml.tmp"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Is a directory"), std::string::npos) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  // A config that cannot be read says why.
+  r = run_flipsweep("run " + dir + "/no_such.yaml");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("No such file or directory"), std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace flipsweep

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <cstdlib>
 #include <cmath>
 #include <cstdio>
@@ -155,7 +156,7 @@ class AppendFile {
   AppendFile(const std::string& path, const std::string& header) : path_(path) {
     const bool fresh = !fsys::exists(path) || fsys::file_size(path) == 0;
     file_ = std::fopen(path.c_str(), "a");
-    if (!file_) throw Error(path + ": cannot open for appending");
+    if (!file_) throw Error(path + ": cannot open for appending: " + std::strerror(errno));
     if (fresh) line(header);
   }
   ~AppendFile() {
@@ -165,7 +166,7 @@ class AppendFile {
   AppendFile& operator=(const AppendFile&) = delete;
   void line(const std::string& text) {
     if (std::fputs(text.c_str(), file_) < 0 || std::fputc('\n', file_) == EOF || std::fflush(file_) != 0)
-      throw Error(path_ + ": write failed");
+      throw Error(path_ + ": write failed: " + std::strerror(errno));
   }
 
  private:
@@ -214,7 +215,11 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
   std::string backend_note;
   std::unique_ptr<Backend> first_backend =
       make_backend(config.backend, *models.front().model, backend_options, CpuKernels::Fast, &backend_note);
-  fsys::create_directories(out_dir);
+  {
+    std::error_code error;
+    fsys::create_directories(out_dir, error);
+    if (error) throw Error(out_dir + ": cannot create the output folder: " + error.message());
+  }
   std::set<std::string> done;
   std::vector<TrialRecord> records;
   if (fsys::exists(trials_path)) {

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -49,7 +51,7 @@ int64_t parse_int(const std::string& text, const std::string& where) {
 std::vector<std::vector<std::string>> read_csv(const std::string& path, const std::string& header,
                                                bool quoted_last = false) {
   std::ifstream file(path, std::ios::binary);
-  if (!file) throw Error(path + ": cannot open");
+  if (!file) throw Error(path + ": cannot open: " + std::strerror(errno));
   std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
   // Every complete row ends with a newline; text after the last one is a row an interrupted
   // append left half-written, and that trial is simply run again.
@@ -148,7 +150,7 @@ std::vector<TrialRecord> read_trials_csv(const std::string& path) {
   std::string first_line;
   {
     std::ifstream file(path, std::ios::binary);
-    if (!file) throw Error(path + ": cannot open");
+    if (!file) throw Error(path + ": cannot open: " + std::strerror(errno));
     std::getline(file, first_line);
   }
   // Files from before the shortcut column: every trial there ran its activation pass.
@@ -192,7 +194,7 @@ std::vector<CleanRecord> read_clean_csv(const std::string& path) {
   std::string first_line;
   {
     std::ifstream file(path, std::ios::binary);
-    if (!file) throw Error(path + ": cannot open");
+    if (!file) throw Error(path + ": cannot open: " + std::strerror(errno));
     std::getline(file, first_line);
   }
   const bool with_backend = first_line == kCleanHeader;
@@ -306,15 +308,22 @@ std::string summary_markdown(const std::string& title, const std::vector<PointSu
 }
 
 void write_file_atomically(const std::string& path, const std::string& content) {
+  // Every failure names the file and the system's reason (permission denied, no space left, ...).
   const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(temporary + ": cannot write");
-    out << content;
-    out.flush();
-    if (!out) throw Error(temporary + ": write failed");
+  std::FILE* out = std::fopen(temporary.c_str(), "wb");
+  if (!out) throw Error(temporary + ": cannot create: " + std::strerror(errno));
+  const bool written = std::fwrite(content.data(), 1, content.size(), out) == content.size() && std::fflush(out) == 0;
+  const int write_errno = errno;
+  if (std::fclose(out) != 0 || !written) {
+    const std::string reason = std::strerror(written ? errno : write_errno);
+    std::remove(temporary.c_str());
+    throw Error(temporary + ": write failed: " + reason);
   }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) throw Error(path + ": cannot replace with " + temporary);
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    std::remove(temporary.c_str());
+    throw Error(path + ": cannot replace with " + temporary + ": " + reason);
+  }
 }
 
 }  // namespace flipsweep

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fmt/format.h>
 #include <iostream>
 
@@ -350,6 +351,10 @@ int main(int argc, char** argv) {
     }
   } catch (const fs::Error& e) {
     std::cerr << "flipsweep: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // An I/O failure (a folder that cannot be made or read), not a bug: the path and the reason.
+    std::cerr << "flipsweep: error: " << e.path1().string() << ": " << e.code().message() << "\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "flipsweep: internal error: " << e.what() << "\n";

@@ -2,6 +2,7 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -26,7 +27,7 @@ struct KnownTensor {
 
 std::string read_file_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open file");
+  if (!in) throw Error(path + ": cannot open file: " + std::strerror(errno));
   std::ostringstream buffer;
   buffer << in.rdbuf();
   if (in.bad()) throw Error(path + ": read error");

@@ -1,6 +1,9 @@
 #include "flipsweep/util/yaml_config.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 namespace flipsweep {
 
@@ -9,7 +12,11 @@ YAML::Node load_yaml_mapping(const std::string& file) {
   try {
     root = YAML::LoadFile(file);
   } catch (const YAML::BadFile&) {
-    throw Error(file + ": cannot open config file");
+    // yaml-cpp does not say why; opening the file again does.
+    std::string reason = "unreadable";
+    if (std::FILE* f = std::fopen(file.c_str(), "r")) std::fclose(f);
+    else reason = std::strerror(errno);
+    throw Error(file + ": cannot open config file: " + reason);
   } catch (const YAML::Exception& e) {
     throw Error(file + ": invalid YAML: " + e.what());
   }
