@@ -21,8 +21,10 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
-CommandResult run_flipsweep(const std::string& arguments) {
-  const std::string command = testing::binary_path("flipsweep") + " " + arguments + " 2>&1";
+// Runs the binary with `arguments`, in `directory` when one is given.
+CommandResult run_flipsweep(const std::string& arguments, const std::string& directory = "") {
+  const std::string command = (directory.empty() ? "" : "cd '" + directory + "' && ") + testing::binary_path("flipsweep") +
+                              " " + arguments + " 2>&1";
   CommandResult result;
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return result;
@@ -271,6 +273,51 @@ TEST(Cli, OutputFolderFailuresNameThePathAndTheReason) {
   r = run_flipsweep("run " + dir + "/no_such.yaml");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("No such file or directory"), std::string::npos) << r.output;
+}
+
+TEST(Cli, ConfigPathsAreRelativeToTheConfigFile) {
+  // model and dataset named relative to the config's folder, run from another folder.
+  const std::string dir = write_tiny_campaign("relative", "", "model.onnx", ".");
+  std::filesystem::copy_file(kFashionModel, dir + "/model.onnx");
+  {
+    std::string text;
+    std::ifstream in(dir + "/campaign.yaml");
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    for (const std::string name : {"./images.idx", "./labels.idx"}) text.replace(text.find(name), name.size(), name.substr(2));
+    std::ofstream(dir + "/campaign.yaml") << text;
+    std::ofstream(dir + "/eval.yaml") << "model: model.onnx\ndataset: idx:images.idx,labels.idx\n";
+  }
+  const std::string elsewhere = testing::binary_path("cli_test");
+  CommandResult r = run_flipsweep("run relative/campaign.yaml --no-progress --out relative/out", elsewhere);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("on 8 images"), std::string::npos) << r.output;
+  r = run_flipsweep("eval --config ../cli_test/relative/eval.yaml --no-progress", testing::binary_path("tests"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("(20 images)"), std::string::npos) << r.output;
+  // A path found only relative to the working directory is still taken from there.
+  std::filesystem::create_directories(dir + "/sub");
+  std::filesystem::copy_file(dir + "/campaign.yaml", dir + "/sub/campaign.yaml");
+  r = run_flipsweep("run sub/campaign.yaml --no-progress --out out2", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // Neither: the error names the path beside the config.
+  std::filesystem::remove(dir + "/model.onnx");
+  r = run_flipsweep("run relative/campaign.yaml --no-progress --out relative/out3", elsewhere);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("relative/model.onnx"), std::string::npos) << r.output;
+
+  // The committed configs run from the repository root and from any other folder.
+  if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  const std::string configs = std::filesystem::relative(testing::source_path("configs"), elsewhere).string();
+  r = run_flipsweep("eval --config " + configs + "/demo_eval.yaml --limit 8 --no-progress", elsewhere);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_flipsweep("eval --config configs/demo_eval.yaml --limit 8 --no-progress", testing::source_path(""));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::filesystem::remove_all(elsewhere + "/demo_elsewhere");
+  r = run_flipsweep("run " + configs + "/demo.yaml --trials 1 --ber 0 --limit 8 --no-progress --out " + elsewhere +
+                        "/demo_elsewhere",
+                    elsewhere);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
 }
 
 }  // namespace

@@ -38,7 +38,6 @@ CampaignConfig load_campaign_config(const std::string& path) {
                      path, "");
   CampaignConfig c;
   c.source = path;
-  const std::string base_dir = std::filesystem::path(path).parent_path().string();
   c.name = root["name"] ? yaml_value<std::string>(root["name"], path, "name")
                         : std::filesystem::path(path).stem().string();
   check_label(c.name, path + ": field 'name'");
@@ -82,11 +81,8 @@ CampaignConfig load_campaign_config(const std::string& path) {
     CampaignModel model;
     if (!m["path"]) throw Error(path + ": field '" + field + ".path' is required");
     model.path = yaml_value<std::string>(m["path"], path, field + ".path");
-    // Relative model paths are relative to the working directory when they exist there (run
-    // from the repository root), otherwise to the config file's folder.
-    if (!std::filesystem::exists(model.path) && !base_dir.empty() &&
-        std::filesystem::exists(std::filesystem::path(base_dir) / model.path))
-      model.path = (std::filesystem::path(base_dir) / model.path).string();
+    // Relative to the config file's folder (or, found only there, the working directory).
+    model.path = resolve_config_path(model.path, path);
     if (!std::filesystem::exists(model.path))
       throw Error(path + ": field '" + field + ".path': model file '" + model.path + "' does not exist");
     if (m["saf"]) model.saf = yaml_value<std::string>(m["saf"], path, field + ".saf");

@@ -55,7 +55,7 @@ void read_eval_config(const std::string& file, EvalSettings& s) {
   fs::require_known_keys(root, {"model", "dataset", "batch_size", "threads", "tile", "kernels", "backend", "device", "tf32"},
                          file, "");
   if (!root["model"]) throw fs::Error(file + ": field 'model' is required");
-  s.model_path = fs::yaml_value<std::string>(root["model"], file, "model");
+  s.model_path = fs::resolve_config_path(fs::yaml_value<std::string>(root["model"], file, "model"), file);
   if (root["batch_size"]) s.batch_size = fs::yaml_value<int64_t>(root["batch_size"], file, "batch_size");
   if (root["threads"]) s.threads = fs::yaml_value<int>(root["threads"], file, "threads");
   if (root["tile"]) s.tile = fs::yaml_value<int64_t>(root["tile"], file, "tile");

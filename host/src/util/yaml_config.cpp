@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 namespace flipsweep {
 
@@ -56,9 +57,24 @@ data::Preprocess read_preprocess(const YAML::Node& node, const std::string& file
 
 }  // namespace
 
+std::string resolve_config_path(const std::string& path, const std::string& file) {
+  namespace fsys = std::filesystem;
+  const fsys::path p(path);
+  if (path.empty() || p.is_absolute()) return path;
+  const fsys::path base = fsys::path(file).parent_path();
+  const fsys::path beside = (base / p).lexically_normal();
+  std::error_code error;
+  if (!fsys::exists(beside, error) && fsys::exists(p, error)) return path;
+  return beside.string();
+}
+
 data::DatasetSpec read_dataset_config(const YAML::Node& d, const std::string& file) {
   if (!d) throw Error(file + ": field 'dataset' is required");
-  if (d.IsScalar()) return data::parse_dataset_spec(yaml_value<std::string>(d, file, "dataset"));
+  const auto resolved = [&](data::DatasetSpec spec) {
+    for (std::string& path : spec.paths) path = resolve_config_path(path, file);
+    return spec;
+  };
+  if (d.IsScalar()) return resolved(data::parse_dataset_spec(yaml_value<std::string>(d, file, "dataset")));
   if (!d.IsMap()) throw Error(file + ": field 'dataset' must be a string or a mapping");
   require_known_keys(d, {"spec", "format", "paths", "limit", "preprocess"}, file, "dataset.");
   data::DatasetSpec spec;
@@ -71,7 +87,7 @@ data::DatasetSpec read_dataset_config(const YAML::Node& d, const std::string& fi
   }
   if (d["limit"]) spec.limit = yaml_value<int64_t>(d["limit"], file, "dataset.limit");
   spec.preprocess = read_preprocess(d["preprocess"], file);
-  return spec;
+  return resolved(spec);
 }
 
 }  // namespace flipsweep

@@ -27,8 +27,13 @@ T yaml_value(const YAML::Node& node, const std::string& file, const std::string&
 void require_known_keys(const YAML::Node& map, const std::vector<std::string>& known, const std::string& file,
                         const std::string& prefix);
 
+// A file path written in the config file `file`: absolute paths as they are; a relative path is
+// relative to the config file's folder, or, when nothing exists there but it exists relative to the
+// working directory, taken from there (configs written for the repository root keep working).
+std::string resolve_config_path(const std::string& path, const std::string& file);
+
 // `dataset:` as a compact string ("fashion-mnist-test") or a mapping with spec | format+paths,
-// limit and preprocess.
+// limit and preprocess. Relative dataset paths are resolved with resolve_config_path.
 data::DatasetSpec read_dataset_config(const YAML::Node& node, const std::string& file);
 
 }  // namespace flipsweep
