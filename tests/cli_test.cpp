@@ -11,6 +11,9 @@
 #include <memory>
 #include <string>
 
+#include <fmt/format.h>
+
+#include "flipsweep/campaign/results.h"
 #include "test_support.h"
 
 namespace flipsweep {
@@ -21,10 +24,8 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs the binary with `arguments`, in `directory` when one is given.
-CommandResult run_flipsweep(const std::string& arguments, const std::string& directory = "") {
-  const std::string command = (directory.empty() ? "" : "cd '" + directory + "' && ") + testing::binary_path("flipsweep") +
-                              " " + arguments + " 2>&1";
+CommandResult run_command(const std::string& command_line) {
+  const std::string command = command_line + " 2>&1";
   CommandResult result;
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return result;
@@ -34,6 +35,12 @@ CommandResult run_flipsweep(const std::string& arguments, const std::string& dir
   const int status = pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+// Runs the binary with `arguments`, in `directory` when one is given.
+CommandResult run_flipsweep(const std::string& arguments, const std::string& directory = "") {
+  return run_command((directory.empty() ? "" : "cd '" + directory + "' && ") + testing::binary_path("flipsweep") + " " +
+                     arguments);
 }
 
 const std::string kGoldenModel = testing::source_path("tests/golden/resnet20_cifar/model.onnx");
@@ -318,6 +325,42 @@ TEST(Cli, ConfigPathsAreRelativeToTheConfigFile) {
                         "/demo_elsewhere",
                     elsewhere);
   ASSERT_EQ(r.exit_code, 0) << r.output;
+}
+
+TEST(Cli, InterruptedCampaignSaysHowToResume) {
+  const std::string dir = write_tiny_campaign("interrupt");
+  {
+    std::string text;
+    std::ifstream in(dir + "/campaign.yaml");
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    text.replace(text.find("trials: 2"), 9, "trials: 100000");
+    text.replace(text.find("ber: [0.0]"), 10, "ber: [1.0e-3]");
+    std::ofstream(dir + "/campaign.yaml") << text;
+  }
+  const std::string out = dir + "/out";
+  // Ctrl-C once at least 40 trials are recorded: the block in progress is finished, then it stops.
+  const std::string script = testing::binary_path("flipsweep") + " run " + dir + "/campaign.yaml --no-progress --out " +
+                             out + " > " + dir + "/log 2>&1 & pid=$!; for i in $(seq 1500); do n=$(cat " + out +
+                             "/trials.csv 2>/dev/null | wc -l); [ \"$n\" -ge 41 ] && break; sleep 0.02; done; "
+                             "kill -INT $pid; wait $pid; echo \"exit=$?\"; cat " + dir + "/log";
+  CommandResult r = run_command("bash -c '" + script + "'");
+  EXPECT_NE(r.output.find("exit=130"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("interrupted: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--resume"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("error"), std::string::npos) << r.output;
+  // What is written is intact: whole rows only.
+  std::ifstream in(out + "/trials.csv");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(text.back(), '\n');
+  const auto rows = read_trials_csv(out + "/trials.csv");
+  EXPECT_GE(rows.size(), 40u);
+  EXPECT_NE(r.output.find(fmt::format("interrupted: {} of 100000 trials recorded", rows.size())), std::string::npos)
+      << r.output;
+  // Resumed (over the first 40 trials only, to stay short): it says how many were done.
+  r = run_flipsweep("run " + dir + "/campaign.yaml --no-progress --out " + out + " --resume --trials 40");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("resuming: 40 of 40 trials already done"), std::string::npos) << r.output;
 }
 
 }  // namespace

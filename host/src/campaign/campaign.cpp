@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <cmath>
 #include <cstdio>
@@ -174,6 +175,30 @@ class AppendFile {
   std::FILE* file_ = nullptr;
 };
 
+// SIGINT during a campaign: finish the block in progress, record it, stop. The handler puts the
+// default action back, so a second Ctrl-C ends the process at once (rows already appended stay
+// complete: each is written with one fputs and flushed).
+volatile std::sig_atomic_t g_interrupted = 0;
+
+extern "C" void on_sigint(int) {
+  g_interrupted = 1;
+  std::signal(SIGINT, SIG_DFL);
+}
+
+class SigintGuard {
+ public:
+  SigintGuard() {
+    g_interrupted = 0;
+    previous_ = std::signal(SIGINT, on_sigint);
+  }
+  ~SigintGuard() { std::signal(SIGINT, previous_ == SIG_ERR ? SIG_DFL : previous_); }
+  SigintGuard(const SigintGuard&) = delete;
+  SigintGuard& operator=(const SigintGuard&) = delete;
+
+ private:
+  void (*previous_)(int) = SIG_DFL;
+};
+
 }  // namespace
 
 void run_campaign(const CampaignConfig& config, const CampaignOptions& options) {
@@ -276,11 +301,32 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
   double fault_seconds = 0.0, pass_seconds = 0.0;  // this run's trials: O(faults) work vs activation passes
   int64_t image_trials = 0;
   std::vector<CleanRecord> clean_records;
+  // Trials of this campaign already recorded (--resume).
+  std::set<std::string> planned_configs;
+  for (const auto& p : models)
+    for (const auto& format : config.formats) planned_configs.insert(p.entry->name + "/" + format.name());
+  int64_t already_done = 0;
+  for (const auto& r : records)
+    already_done += planned_configs.count(r.config) && r.trial < config.trials &&
+                    std::find(config.bers.begin(), config.bers.end(), r.ber) != config.bers.end();
+  int64_t recorded_now = 0;
+  const auto stop_if_interrupted = [&] {
+    if (!g_interrupted) return;
+    progress.finish();
+    throw CampaignInterrupted(fmt::format(
+        "interrupted: {} of {} trials recorded in {} ({} in this run); to finish the campaign run the same "
+        "command with --resume",
+        already_done + recorded_now, total_trials, trials_path, recorded_now));
+  };
+  const SigintGuard sigint_guard;
   const int threads = config.threads > 0 ? config.threads : omp_get_max_threads();
   std::cout << "campaign " << config.name << ": " << models.size() << " model(s) × " << config.formats.size()
             << " format(s) × " << config.bers.size() << " BER(s) × " << config.trials << " trials on " << dataset->size()
             << " images of " << dataset->name() << ", " << threads << " threads → " << out_dir << "\n";
   if (!backend_note.empty()) std::cout << "note: " << backend_note << "\n";
+  if (options.resume && already_done > 0)
+    std::cout << "resuming: " << already_done << " of " << total_trials << " trials already done in " << trials_path
+              << ", " << total_trials - already_done << " to go\n";
   std::cout << "backend " << first_backend->description() << ", " << first_backend->trial_slots()
             << " trial(s) in flight\n"
             << std::flush;
@@ -338,6 +384,7 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
       spec.bits = parse_bit_selection(config.bits, format);
       spec.rate_max = ber_max;
 
+      stop_if_interrupted();
       // The clean model in this storage format, loaded whole into every slot.
       WeightSet weights = preparation.prepare_clean();
       injector.apply_clean_encoding(weights);
@@ -494,8 +541,10 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
                                 "," + std::to_string(f.bit) + "," + fault_record_kind_name(f.kind));
           trials_file.line(trials_csv_row(record));
           records.push_back(as_recorded(record));
+          ++recorded_now;
         }
         progress.advance(pending[next - 1].position);
+        stop_if_interrupted();
       }
       progress.advance(trials_seen);
     }

@@ -349,6 +349,9 @@ int main(int argc, char** argv) {
       std::cout << fs::report_campaign(report_folder);
       return 0;
     }
+  } catch (const fs::CampaignInterrupted& e) {
+    std::cerr << "\nflipsweep: " << e.what() << "\n";
+    return 130;  // as a shell reports a command ended by SIGINT
   } catch (const fs::Error& e) {
     std::cerr << "flipsweep: error: " << e.what() << "\n";
     return 1;

@@ -72,6 +72,14 @@ struct CampaignOptions {
   bool progress = true;
 };
 
+// Thrown by run_campaign after SIGINT (Ctrl-C): the trials of the block in progress are finished
+// and recorded, then the campaign stops; what() says how many trials are recorded and how to
+// continue (--resume). A second SIGINT ends the process at once.
+class CampaignInterrupted : public Error {
+ public:
+  explicit CampaignInterrupted(const std::string& message) : Error(message) {}
+};
+
 // Runs the campaign and writes config.yaml, clean.csv, trials.csv (appended per trial),
 // faults.csv (with save_faults), summary.csv and summary.md into the output folder. Prints the
 // summary table to stdout.
