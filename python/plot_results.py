@@ -6,6 +6,8 @@ accuracy at the left as a dotted reference. Writes accuracy_vs_ber.png and .svg 
     /usr/bin/python3 python/plot_results.py results/<campaign>
 
 `flipsweep run` and `flipsweep report` call this when matplotlib is installed.
+Exit status: 0 plotted, 3 matplotlib missing, 4 nothing to plot (every BER is 0: exact-fault
+campaigns, or a campaign run at BER 0 only), 1 other problems.
 """
 import csv
 import os
@@ -39,8 +41,9 @@ def main(argv):
         series.setdefault(r["config"], []).append(
             (ber, float(r["top1_mean"]), float(r["top1_std"]), float(r["clean_top1"]), r["saf"], r["format"]))
     if not series:
-        print(f"plot_results.py: {summary} has no BER > 0 rows to plot", file=sys.stderr)
-        return 1
+        print(f"plot_results.py: no plot: every BER in {summary} is 0, so there is no log-scaled BER axis "
+              "(summary.md has the results)", file=sys.stderr)
+        return 4
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     for config, points in series.items():
         points.sort()

@@ -363,5 +363,16 @@ TEST(Cli, InterruptedCampaignSaysHowToResume) {
   EXPECT_NE(r.output.find("resuming: 40 of 40 trials already done"), std::string::npos) << r.output;
 }
 
+TEST(Cli, CampaignAtBerZeroOnlySaysWhyThereIsNoPlot) {
+  const std::string dir = write_tiny_campaign("ber_zero");
+  CommandResult r = run_flipsweep("run " + dir + "/campaign.yaml --no-progress --out " + dir + "/out");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  if (std::system("/usr/bin/python3 -c 'import matplotlib' > /dev/null 2>&1") != 0)
+    GTEST_SKIP() << "matplotlib is not installed";
+  EXPECT_EQ(r.output.find("matplotlib"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("every BER in"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("no plot made"), std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace flipsweep

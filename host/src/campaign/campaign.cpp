@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <sys/wait.h>
+
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -616,7 +618,11 @@ void plot_campaign(const std::string& folder) {
   }
   const std::string command = "/usr/bin/python3 '" + script + "' '" + folder + "'";
   const int status = std::system(command.c_str());
-  if (status != 0) std::cerr << "flipsweep: no plot made (see the message above; python3-matplotlib installs matplotlib)\n";
+  // plot_results.py's exit status: 3 matplotlib missing, 4 nothing to plot (it said why).
+  const int code = status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (code == 0 || code == 4) return;
+  if (code == 3) std::cerr << "flipsweep: no plot made (python3-matplotlib installs matplotlib)\n";
+  else std::cerr << "flipsweep: no plot made (see the message above)\n";
 }
 
 }  // namespace flipsweep
