@@ -152,7 +152,7 @@ TEST(Cli, RunRejectsBadConfigsAndOverrides) {
   EXPECT_NE(r.output.find("/nonexistent/campaign.yaml"), std::string::npos) << r.output;
   r = run_flipsweep("run " + testing::source_path("configs/demo.yaml") + " --ber 2 --out " + testing::binary_path("cli_bad_ber"));
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("'ber'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--ber: 2 is outside [0, 1]"), std::string::npos) << r.output;
   EXPECT_FALSE(std::filesystem::exists(testing::binary_path("cli_bad_ber/trials.csv")));
   r = run_flipsweep("run --help");
   EXPECT_EQ(r.exit_code, 0);
@@ -372,6 +372,36 @@ TEST(Cli, CampaignAtBerZeroOnlySaysWhyThereIsNoPlot) {
   EXPECT_EQ(r.output.find("matplotlib"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("every BER in"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("no plot made"), std::string::npos) << r.output;
+}
+
+TEST(Cli, ErrorMessagesNameTheFlagFieldAndValue) {
+  const std::string dir = write_tiny_campaign("messages");
+  const auto run_with = [&](const std::string& from, const std::string& to, const std::string& flags = "") {
+    std::string text;
+    {
+      std::ifstream in(dir + "/campaign.yaml");
+      text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    text.replace(text.find(from), from.size(), to);
+    std::ofstream(dir + "/changed.yaml") << text;
+    return run_flipsweep("run " + dir + "/changed.yaml --no-progress --out " + dir + "/out " + flags);
+  };
+  CommandResult r = run_with("ber: [0.0]", "ber: [0.0]", "--ber 2");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("--ber: 2 is outside [0, 1]"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("changed.yaml"), std::string::npos) << r.output;
+  r = run_with("ber: [0.0]", "ber: [1e-4, abc]");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("field 'ber[1]' has an invalid value 'abc' (expected a number)"), std::string::npos) << r.output;
+  r = run_with("threads: 2", "threads: lots");
+  EXPECT_NE(r.output.find("field 'threads' has an invalid value 'lots'"), std::string::npos) << r.output;
+  r = run_with("threads: 2", "threads: 2\ntargets: {bits: 40}");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("changed.yaml: field 'targets.bits': bits '40'"), std::string::npos) << r.output;
+  r = run_with("limit: 8", "limit: 8\n  preprocess: {mean: [0.1, 0.2, 0.3]}");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("changed.yaml: field 'dataset.preprocess.mean' has 3 values"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/out/trials.csv"));
 }
 
 }  // namespace

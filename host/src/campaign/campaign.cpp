@@ -212,7 +212,7 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
   // Everything that can be wrong with the inputs fails here, before the first trial.
   std::vector<PreparedModel> models;
   for (const auto& entry : config.models) models.push_back(prepare_model(config, entry));
-  auto dataset = data::open_dataset(config.dataset);
+  auto dataset = open_configured_dataset(config.dataset, config.source);
   const auto image_format = data::preprocessed_format(dataset->format(), config.dataset.preprocess);
   for (const auto& p : models) {
     const Shape& input = p.model->graph.values[static_cast<size_t>(p.model->graph.inputs.at(0))].shape;

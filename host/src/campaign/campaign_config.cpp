@@ -155,7 +155,13 @@ void validate_campaign_config(const CampaignConfig& c) {
   for (const auto& m : c.models)
     if (!names.insert(m.name).second)
       throw Error(where + ": field 'models': the name '" + m.name + "' is used twice (set distinct 'name's)");
-  for (const auto& f : c.formats) (void)parse_bit_selection(c.bits, f);  // throws with the format's name
+  for (const auto& f : c.formats) {
+    try {
+      (void)parse_bit_selection(c.bits, f);
+    } catch (const Error& e) {
+      throw Error(where + ": field 'targets.bits': " + e.what());
+    }
+  }
 }
 
 std::string campaign_config_yaml(const CampaignConfig& c) {

@@ -14,6 +14,7 @@
 #include "flipsweep/backend/backend.h"
 #include "flipsweep/backend/backend_factory.h"
 #include "flipsweep/campaign/campaign.h"
+#include "flipsweep/campaign/results.h"
 #include "flipsweep/data/dataset.h"
 #include "flipsweep/error.h"
 #include "flipsweep/eval/evaluate.h"
@@ -126,7 +127,10 @@ int run_eval(EvalSettings& s, const std::string& config, const BackendFlags& fla
   if (s.threads < 0) throw fs::Error("threads must be 0 (all cores) or more, got " + std::to_string(s.threads));
 
   fs::Model model = fs::load_onnx_model(s.model_path);
-  auto dataset = fs::data::open_dataset(s.dataset);
+  const bool preprocess_from_config = s.dataset_from_config && s.mean.empty() && s.std.empty() && !s.pad &&
+                                     !s.channels && s.resize.empty();
+  auto dataset = preprocess_from_config ? fs::open_configured_dataset(s.dataset, config)
+                                        : fs::data::open_dataset(s.dataset);
   const auto format = fs::data::preprocessed_format(dataset->format(), s.dataset.preprocess);
   const fs::Shape& input_shape = model.graph.values[static_cast<size_t>(model.graph.inputs.at(0))].shape;
   const fs::Shape image_shape{1, format.channels, format.height, format.width};
@@ -192,6 +196,12 @@ int run_campaign_command(const RunSettings& s, const BackendFlags& flags) {
   if (trials_given && s.trials < 1) throw fs::Error("--trials must be at least 1, got " + std::to_string(s.trials));
   if (limit_given && s.limit < 0)
     throw fs::Error("--limit must be 0 (all images) or more, got " + std::to_string(s.limit));
+  for (size_t i = 0; i < s.bers.size(); ++i) {
+    if (!(s.bers[i] >= 0.0 && s.bers[i] <= 1.0))
+      throw fs::Error("--ber: " + fs::format_number(s.bers[i]) + " is outside [0, 1]");
+    for (size_t j = 0; j < i; ++j)
+      if (s.bers[j] == s.bers[i]) throw fs::Error("--ber: " + fs::format_number(s.bers[i]) + " is listed twice");
+  }
   fs::CampaignConfig config = fs::load_campaign_config(s.config_path);
   // Command-line overrides, validated like the config's own values before any work.
   if (trials_given) config.trials = s.trials;

@@ -90,4 +90,24 @@ data::DatasetSpec read_dataset_config(const YAML::Node& d, const std::string& fi
   return resolved(spec);
 }
 
+std::unique_ptr<data::ImageDataset> open_configured_dataset(const data::DatasetSpec& spec, const std::string& file) {
+  try {
+    return data::open_dataset(spec);
+  } catch (const Error& e) {
+    // open_dataset says "<dataset> (<format>): preprocess: <field> ..." for a value that does not fit.
+    const std::string message = e.what();
+    const std::string marker = ": preprocess: ";
+    const size_t at = message.find(marker);
+    if (at == std::string::npos) throw;
+    const std::string rest = message.substr(at + marker.size());
+    const size_t end = rest.find_first_of(" [");
+    const std::string field = rest.substr(0, end);
+    for (const char* known : {"mean", "std", "pad", "pad_value", "resize", "channels"})
+      if (field == known)
+        throw Error(file + ": field 'dataset.preprocess." + field + "'" +
+                    (end == std::string::npos ? "" : rest.substr(end)) + " (dataset " + message.substr(0, at) + ")");
+    throw;
+  }
+}
+
 }  // namespace flipsweep
