@@ -88,6 +88,9 @@ TEST(Cli, HelpWorksForEveryCommand) {
     EXPECT_EQ(r.exit_code, 0) << args << "\n" << r.output;
     EXPECT_NE(r.output.find("Usage"), std::string::npos) << args;
   }
+  const CommandResult eval_help = run_flipsweep("eval --help");
+  EXPECT_NE(eval_help.output.find("cifar100-coarse:FILE"), std::string::npos) << eval_help.output;
+  EXPECT_NE(eval_help.output.find("kernels"), std::string::npos) << eval_help.output;
 }
 
 TEST(Cli, InspectListsGraphAndParameters) {

@@ -288,11 +288,12 @@ int main(int argc, char** argv) {
   EvalSettings eval;
   std::string eval_config;
   CLI::App* eval_cmd = app.add_subcommand("eval", "Top-1/top-5 accuracy and speed of a model on a dataset (no faults)");
-  eval_cmd->add_option("--config", eval_config, "YAML file with model, dataset, preprocess, batch_size, threads");
+  eval_cmd->add_option("--config", eval_config, "YAML file with model, dataset (with limit and preprocess), batch_size, threads, tile, kernels, backend, "
+                       "device, tf32; command-line options override it");
   eval_cmd->add_option("--model", eval.model_path, "ONNX model file");
   eval_cmd->add_option("--dataset", eval.dataset_text,
                        "fashion-mnist-test | fashion-mnist-train | idx:IMAGES,LABELS | cifar10:FILE[,FILE..] | "
-                       "cifar100:FILE | tensor-cache:FILE");
+                       "cifar100:FILE | cifar100-coarse:FILE | tensor-cache:FILE");
   eval.limit_option = eval_cmd->add_option(
       "--limit", eval.limit, "evaluate only the first N images; 0 = all images (default: the config's limit, else all)");
   eval_cmd->add_option("--batch-size", eval.batch_size, "images per backend call (default 64)");
