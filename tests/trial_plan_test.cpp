@@ -285,6 +285,37 @@ TEST(TrialPlan, LayersBeforeTheFirstChangedOneRunOnce) {
   EXPECT_EQ(per_trial, 1);
 }
 
+// A block whose only change is in a shortcut (downsample) branch: the conv that absorbs the
+// residual Add reads a shared input but a per-trial residual, so its dense pass runs once and
+// fans out. (It once ran over T copies of an input that holds one.) Also the same with the
+// downsample's BatchNorm, and with the block of three where the clean trial sits last.
+TEST(TrialPlan, ChangesOnlyInAShortcutBranchFanOutCorrectly) {
+  const std::string dir = source_path("tests/golden/resnet20_cifar");
+  Model model = load_onnx_model(dir + "/model.onnx");
+  const Tensor input = load_case_tensors(dir, "input")[0];
+  for (const char* name : {"layer2.0.downsample.0.weight", "layer3.0.downsample.1.weight"}) {
+    SCOPED_TRACE(name);
+    BackendOptions options;
+    options.batch_size = input.dim(0);
+    options.threads = 2;
+    options.trials_in_flight = 3;
+    auto plan = make_host_plan_backend(model, options);
+    auto cpu = make_cpu_backend(model, options, 3);
+    WeightSet weights = WeightPreparation(model).prepare_clean();
+    for (int t = 0; t < 3; ++t) {
+      plan->load_weights(t, weights);
+      cpu->load_weights(t, weights);
+    }
+    const int id = model.graph.find_value(name);
+    ASSERT_GE(id, 0);
+    weights.tensors[static_cast<size_t>(id)].data[5] *= -4.0f;
+    WeightChanges changes{ValueChange{id, false, {5}, {}, {}}};
+    plan->load_weights(1, weights, &changes);
+    cpu->load_weights(1, weights, &changes);
+    EXPECT_TRUE(tensors_match(run_on(*plan, {0, 1, 2}, input), run_on(*cpu, {0, 1, 2}, input), 1e-4, 1e-5));
+  }
+}
+
 TEST(TrialPlan, WholeLoadsOfUnrelatedWeightsKeepEverySlotExact) {
   const std::string dir = source_path("tests/golden/unet_relu_transpose");
   Model model = load_onnx_model(dir + "/model.onnx");
@@ -394,6 +425,15 @@ TEST(CudaBackend, FaultedBlocksMatchTheCpuBackendSlotBySlot) {
         const double rtol = tf32 ? 2e-2 : 2e-3;
         EXPECT_TRUE(tensors_match(a, b, rtol, rtol));
         if (!tf32 && b.rank() == 2) expect_same_argmax(a, b, "argmax");
+        // A trial's outputs must not depend on which trials share its block: each slot alone
+        // gives the same bits (the library calls then see other batch sizes).
+        const int64_t n = input.dim(0);
+        for (int t = 0; t < trials; ++t) {
+          const Tensor alone = run_on(*gpu, {t}, input);
+          const Tensor in_block = slice_rows(a, t * n, n);
+          EXPECT_EQ(std::memcmp(alone.ptr(), in_block.ptr(), sizeof(float) * static_cast<size_t>(alone.size())), 0)
+              << "slot " << t << " alone differs from the block";
+        }
       }
 #endif
 }

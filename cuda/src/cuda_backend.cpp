@@ -29,6 +29,10 @@ namespace {
 // cuDNN and cuBLAS take int dimensions, and several cuDNN kernels index tensors with 32-bit
 // offsets: dense calls are split along the batch to stay below this many elements per tensor.
 constexpr int64_t kMaxElementsPerCall = (int64_t{1} << 31) - 1;
+// cuDNN's workspace for one convolution at most; algorithms that want more are passed over.
+constexpr size_t kWorkspaceCapBytes = size_t{2} << 30;
+// The batch at which each layer's convolution algorithm is chosen, once (see conv_plan).
+constexpr int64_t kAlgorithmReferenceImages = 256;
 
 class CudaRuntime {
  public:
@@ -135,12 +139,42 @@ class CudaRuntime {
     cudnnConvolutionFwdAlgo_t algorithm = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
   };
 
+  using LayerKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
+
+  static LayerKey layer_key(const kernels::Conv2dGeometry& g) {
+    return std::make_tuple(g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel_h, g.kernel_w,
+                           g.stride_h * 1000 + g.stride_w, g.pad_top * 1000 + g.pad_left,
+                           g.dilation_h * 1000 + g.dilation_w, g.group);
+  }
+
   ConvPlan& conv_plan(const kernels::Conv2dGeometry& g, int64_t images) {
-    const auto key = std::make_tuple(images, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel_h, g.kernel_w,
-                                     g.stride_h * 1000 + g.stride_w, g.pad_top * 1000 + g.pad_left,
-                                     g.dilation_h * 1000 + g.dilation_w, g.group);
+    const auto key = std::make_tuple(images, layer_key(g));
     auto found = conv_plans_.find(key);
     if (found != conv_plans_.end()) return found->second;
+    ConvPlan p = describe(g, images);
+    // One algorithm per layer, whatever the number of images in a call, so that a trial's bits do
+    // not depend on how many trials share its calls: chosen once at a fixed reference batch.
+    const auto layer = layer_key(g);
+    auto algorithm = layer_algorithms_.find(layer);
+    if (algorithm == layer_algorithms_.end()) {
+      ConvPlan reference = describe(g, kAlgorithmReferenceImages);
+      algorithm = layer_algorithms_.emplace(layer, choose_algorithm(reference)).first;
+    }
+    p.algorithm = algorithm->second;
+    size_t bytes = 0;
+    if (cudnnGetConvolutionForwardWorkspaceSize(cudnn_.get(), p.x.get(), p.w.get(), p.conv.get(), p.y.get(), p.algorithm,
+                                                &bytes) != CUDNN_STATUS_SUCCESS) {
+      p.algorithm = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;  // needs no workspace
+      bytes = 0;
+    }
+    if (bytes > workspace_.bytes()) {
+      synchronize();  // convolutions in flight may still use the old workspace
+      workspace_ = DeviceBuffer<uint8_t>(bytes);
+    }
+    return conv_plans_.emplace(key, std::move(p)).first->second;
+  }
+
+  ConvPlan describe(const kernels::Conv2dGeometry& g, int64_t images) const {
     ConvPlan p;
     auto as_int = [](int64_t v) { return static_cast<int>(v); };
     p.x = TensorDescriptor4d::create(as_int(images), as_int(g.in_channels), as_int(g.in_h), as_int(g.in_w));
@@ -157,12 +191,16 @@ class CudaRuntime {
     params.groups = as_int(g.group);
     params.math = tf32_ ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
     p.conv = ConvolutionDescriptor2d::create(params);
+    return p;
+  }
+
+  // The fastest sum-of-products algorithm cuDNN's heuristics offer within the workspace cap.
+  cudnnConvolutionFwdAlgo_t choose_algorithm(const ConvPlan& p) const {
     cudnnConvolutionFwdAlgoPerf_t candidates[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int returned = 0;
     FLIPSWEEP_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(cudnn_.get(), p.x.get(), p.w.get(), p.conv.get(), p.y.get(),
                                                                  CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, candidates));
-    bool chosen = false;
-    for (int i = 0; i < returned && !chosen; ++i) {
+    for (int i = 0; i < returned; ++i) {
       const auto algo = candidates[i].algo;
       const bool sum_of_products = algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM ||
                                    algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM ||
@@ -170,15 +208,12 @@ class CudaRuntime {
       if (candidates[i].status != CUDNN_STATUS_SUCCESS || !sum_of_products) continue;
       size_t bytes = 0;
       if (cudnnGetConvolutionForwardWorkspaceSize(cudnn_.get(), p.x.get(), p.w.get(), p.conv.get(), p.y.get(), algo, &bytes) !=
-          CUDNN_STATUS_SUCCESS)
+              CUDNN_STATUS_SUCCESS ||
+          bytes > kWorkspaceCapBytes)
         continue;
-      if (bytes > (size_t{2} << 30)) continue;
-      if (bytes > workspace_.bytes()) workspace_ = DeviceBuffer<uint8_t>(bytes);
-      p.algorithm = algo;
-      chosen = true;
+      return algo;
     }
-    if (!chosen) p.algorithm = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;  // needs no workspace
-    return conv_plans_.emplace(key, std::move(p)).first->second;
+    return CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;  // needs no workspace
   }
 
   int device_;
@@ -188,9 +223,8 @@ class CudaRuntime {
   CudnnHandle cudnn_;
   CublasHandle cublas_;
   DeviceBuffer<uint8_t> workspace_;
-  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>,
-           ConvPlan>
-      conv_plans_;
+  std::map<std::tuple<int64_t, LayerKey>, ConvPlan> conv_plans_;  // descriptors per (images, layer)
+  std::map<LayerKey, cudnnConvolutionFwdAlgo_t> layer_algorithms_;
 };
 
 std::string gib(double bytes) {
@@ -210,7 +244,8 @@ std::unique_ptr<Backend> make_cuda_backend(const Model& model, const BackendOpti
   auto runtime = std::make_unique<CudaRuntime>(options.device, options.tf32);
 
   // Memory plan: the clean weights, the raw dataset (up to a quarter of free memory), cuDNN's
-  // workspace, and per trial in flight the activations of one batch at their peak.
+  // workspace (at most kWorkspaceCapBytes) and a reserve for the libraries and the block's
+  // correction lists, then per trial in flight the activations of one batch at their peak.
   const batched::ModelPlan plan(model);
   double weight_bytes = 0;
   for (size_t id = 0; id < model.graph.values.size(); ++id)
@@ -218,7 +253,8 @@ std::unique_ptr<Backend> make_cuda_backend(const Model& model, const BackendOpti
       weight_bytes += 4.0 * static_cast<double>(element_count(model.graph.values[id].shape));
   const double free = static_cast<double>(runtime->free_bytes());
   const double per_trial = 4.0 * static_cast<double>(options.batch_size) * static_cast<double>(plan.peak_floats_per_image());
-  const double budget = 0.70 * free - weight_bytes - (512.0 * 1024 * 1024);
+  const double budget =
+      0.70 * free - weight_bytes - static_cast<double>(kWorkspaceCapBytes) - (512.0 * 1024 * 1024);
   if (per_trial > budget)
     throw Error(model.path + ": one trial of " + std::to_string(options.batch_size) + " images needs " + gib(per_trial) +
                 " of activations (and " + gib(weight_bytes) + " of weights); the device has " + gib(free) +

@@ -588,7 +588,10 @@ BlockPlan build_block_plan(const ModelPlan& plan, const WeightSet& clean, const 
     bool inputs_per_trial = false;
     for (int id : step.inputs)
       if (id >= 0 && !is_weight(id)) inputs_per_trial = inputs_per_trial || bp.per_trial[static_cast<size_t>(id)];
-    if (step.epilogue.residual >= 0) inputs_per_trial = inputs_per_trial || bp.per_trial[static_cast<size_t>(step.epilogue.residual)];
+    // The residual of an absorbed Add makes the output per trial but not the dense pass's input:
+    // a shared input with a per-trial residual still runs the dense pass once and fans out.
+    const bool residual_per_trial =
+        step.epilogue.residual >= 0 && bp.per_trial[static_cast<size_t>(step.epilogue.residual)];
     const EpiloguePlan& e = step.epilogue;
     const bool epilogue_changes = any_slot_changes(e.bias) || any_slot_changes(e.bn_scale) || any_slot_changes(e.bn_bias) ||
                                   any_slot_changes(e.bn_mean) || any_slot_changes(e.bn_var);
@@ -596,7 +599,7 @@ BlockPlan build_block_plan(const ModelPlan& plan, const WeightSet& clean, const 
     bool operand_changes = false;
     if (step.op == StepOp::Binary)
       for (int id : step.inputs) operand_changes = operand_changes || (is_weight(id) && any_slot_changes(id));
-    sb.per_trial = inputs_per_trial || weight_changes || epilogue_changes || operand_changes;
+    sb.per_trial = inputs_per_trial || residual_per_trial || weight_changes || epilogue_changes || operand_changes;
     sb.fan_out = sb.per_trial && !inputs_per_trial;
     bp.per_trial[static_cast<size_t>(step.output)] = sb.per_trial;
 

@@ -53,6 +53,7 @@ class PlanBackend final : public Backend {
     if (options.batch_size < 1) throw Error("batch size must be at least 1");
     if (trial_slots < 1) throw Error("trials in flight must be at least 1");
     deltas_.resize(static_cast<size_t>(trial_slots));
+    slot_base_.resize(static_cast<size_t>(trial_slots));
     loaded_.assign(static_cast<size_t>(trial_slots), false);
     for (size_t id = 0; id < model.graph.values.size(); ++id)
       if (!plan_.readers_of(static_cast<int>(id)).empty()) read_weights_.push_back(static_cast<int>(id));
@@ -72,6 +73,7 @@ class PlanBackend final : public Backend {
     if (!changes || !loaded_[s]) {
       load_whole(s, weights);
     } else {
+      rebase(s);
       apply_changes(deltas_[s], weights, *changes);
     }
     loaded_[s] = true;
@@ -173,7 +175,9 @@ class PlanBackend final : public Backend {
 
   template <class T>
   void ensure(Buffer<T>& buffer, size_t count) {
-    if (buffer.size() < count) buffer = runtime_->template allocate<T>(std::max<size_t>(count, 1));
+    if (buffer.size() >= count) return;
+    runtime_->synchronize();  // queued work may still read the buffer being replaced
+    buffer = runtime_->template allocate<T>(std::max<size_t>(count, 1));
   }
 
   void check_batch(const std::vector<int>& slots, int64_t count) const {
@@ -203,7 +207,7 @@ class PlanBackend final : public Backend {
     SlotDelta delta;
     for (int id : read_weights_) {
       const auto& now = weights.tensors[static_cast<size_t>(id)].data;
-      const auto& clean = clean_.tensors[static_cast<size_t>(id)].data;
+      const auto& clean = clean_->tensors[static_cast<size_t>(id)].data;
       if (now.size() != clean.size()) throw Error("load_weights: tensor " + std::to_string(id) + " changed its size");
       for (size_t e = 0; e < now.size(); ++e)
         if (!same_bits(now[e], clean[e])) delta.values[id][static_cast<int64_t>(e)].effective = now[e];
@@ -211,41 +215,43 @@ class PlanBackend final : public Backend {
     return delta;
   }
 
-  WeightSet materialize(const SlotDelta& delta) const {
-    WeightSet full = clean_;
+  static WeightSet materialize(const WeightSet& base, const SlotDelta& delta) {
+    WeightSet full = base;
     for (const auto& [id, elements] : delta.values)
       for (const auto& [e, change] : elements) full.tensors[static_cast<size_t>(id)].data[static_cast<size_t>(e)] = change.effective;
     return full;
   }
 
   // A whole load. Close to the current clean weights it becomes a delta; otherwise (the first
-  // load, a new storage format) it becomes the new clean reference and the other slots are
-  // re-expressed against it, so every slot keeps exactly the weights it was given.
+  // load, a new storage format) it becomes the new clean reference. The other slots keep their
+  // deltas against the reference they were loaded with and are re-expressed against the new one
+  // only if they are used before being loaded again (rebase): a campaign reloads every slot for a
+  // new format, and re-expressing all of them at once would hold T copies of the weights.
   void load_whole(size_t slot, const WeightSet& weights) {
-    if (have_clean_) {
+    if (clean_) {
       SlotDelta delta = diff_against_clean(weights);
       int64_t changed = 0, total = 0;
       for (const auto& [id, elements] : delta.values) changed += static_cast<int64_t>(elements.size());
-      for (int id : read_weights_) total += clean_.tensors[static_cast<size_t>(id)].size();
+      for (int id : read_weights_) total += clean_->tensors[static_cast<size_t>(id)].size();
       if (changed * 100 <= total) {
         deltas_[slot] = std::move(delta);
+        slot_base_[slot] = clean_;
         return;
       }
     }
-    std::vector<WeightSet> others(deltas_.size());
-    for (size_t s = 0; s < deltas_.size(); ++s)
-      if (s != slot && loaded_[s]) others[s] = materialize(deltas_[s]);
-    clean_ = weights;
-    have_clean_ = true;
+    clean_ = std::make_shared<const WeightSet>(weights);
     upload_clean();
-    for (size_t s = 0; s < deltas_.size(); ++s) {
-      if (s != slot && loaded_[s]) {
-        deltas_[s] = diff_against_clean(others[s]);
-        deltas_[s].generation = ++generation_;
-      }
-    }
     deltas_[slot] = SlotDelta{};
+    slot_base_[slot] = clean_;
     block_valid_ = false;
+  }
+
+  // Re-expresses a slot's delta against the current clean reference (one slot's copy at a time).
+  void rebase(size_t slot) {
+    if (slot_base_[slot] == clean_) return;
+    deltas_[slot] = diff_against_clean(materialize(*slot_base_[slot], deltas_[slot]));
+    deltas_[slot].generation = ++generation_;
+    slot_base_[slot] = clean_;
   }
 
   void apply_changes(SlotDelta& delta, const WeightSet& weights, const WeightChanges& changes) {
@@ -254,7 +260,7 @@ class PlanBackend final : public Backend {
     for (const ValueChange& c : changes) {
       if (plan_.readers_of(c.value).empty()) continue;
       const auto& now = weights.tensors[static_cast<size_t>(c.value)].data;
-      const auto& clean = clean_.tensors[static_cast<size_t>(c.value)].data;
+      const auto& clean = clean_->tensors[static_cast<size_t>(c.value)].data;
       // The stored word of each element, when the change came from a fault in the source parameter.
       const ValueChange* source = nullptr;
       const int parameter = plan_.weight_source(c.value).parameter;
@@ -295,9 +301,10 @@ class PlanBackend final : public Backend {
   // Clean weights of every dense layer and Binary operand, and every step's clean epilogue
   // parameters, go to the runtime once per clean reference.
   void upload_clean() {
+    runtime_->synchronize();  // work in flight may still read the buffers replaced here
     clean_device_.clear();
     for (int id : read_weights_) {
-      const Tensor& t = clean_.tensors[static_cast<size_t>(id)];
+      const Tensor& t = clean_->tensors[static_cast<size_t>(id)];
       Buffer<float> buffer = runtime_->template allocate<float>(std::max<size_t>(t.data.size(), 1));
       runtime_->upload(buffer.get(), t.data.data(), t.data.size());
       clean_device_.emplace(id, std::move(buffer));
@@ -311,7 +318,15 @@ class PlanBackend final : public Backend {
       epilogue_offsets_[s] = static_cast<int64_t>(params.size());
       params.resize(params.size() + 3 * static_cast<size_t>(channels));
       float* base = params.data() + epilogue_offsets_[s];
-      epilogue_parameters(plan_, step, clean_, nullptr, base, base + channels, base + 2 * channels);
+      epilogue_parameters(plan_, step, *clean_, nullptr, base, base + channels, base + 2 * channels);
+    }
+    // The libraries only ever see finite weights: a layer whose clean weights hold Inf/NaN (an
+    // fp16 overflow, say) runs its dense pass in our direct kernels, which skip padded taps.
+    clean_nonfinite_.assign(plan_.steps().size(), false);
+    for (size_t s = 0; s < plan_.steps().size(); ++s) {
+      const int w = plan_.steps()[s].weight;
+      if (w < 0) continue;
+      for (float v : clean_->tensors[static_cast<size_t>(w)].data) clean_nonfinite_[s] = clean_nonfinite_[s] || !std::isfinite(v);
     }
     epilogue_device_ = runtime_->template allocate<float>(std::max<size_t>(params.size(), 1));
     runtime_->upload(epilogue_device_.get(), params.data(), params.size());
@@ -330,9 +345,12 @@ class PlanBackend final : public Backend {
     std::vector<uint64_t> generations;
     for (int s : slots) generations.push_back(deltas_[static_cast<size_t>(s)].generation);
     if (block_valid_ && slots == block_slots_ && generations == block_generations_) return;
+    for (int s : slots) rebase(static_cast<size_t>(s));
+    generations.clear();
+    for (int s : slots) generations.push_back(deltas_[static_cast<size_t>(s)].generation);
     std::vector<const SlotDelta*> deltas;
     for (int s : slots) deltas.push_back(&deltas_[static_cast<size_t>(s)]);
-    block_ = build_block_plan(plan_, clean_, deltas, format_of_block(deltas));
+    block_ = build_block_plan(plan_, *clean_, deltas, format_of_block(deltas));
     upload_vector(corrections_device_, block_.corrections);
     upload_vector(groups_device_, block_.groups);
     upload_vector(programs_device_, block_.programs);
@@ -504,7 +522,7 @@ class PlanBackend final : public Backend {
             operands[k]->trial_stride = trial_stride(id, count);
           } else if (sb.operand_offsets[k] >= 0) {
             operands[k]->data = operands_device_.get() + sb.operand_offsets[k];
-            operands[k]->trial_stride = clean_.tensors[static_cast<size_t>(id)].size();
+            operands[k]->trial_stride = clean_->tensors[static_cast<size_t>(id)].size();
           } else {
             operands[k]->data = clean_device_.at(id).get();
             operands[k]->trial_stride = 0;
@@ -637,8 +655,9 @@ class PlanBackend final : public Backend {
     const int64_t trials = block_.trials;
 
     // 1. The clean weights over every trial's input, once when the input is shared.
+    const bool direct = clean_nonfinite_[index];
     if (!sb.per_trial || sb.fan_out) {
-      dense(step, count, x, clean_w, y, false);
+      dense(step, count, x, clean_w, y, direct);
       if (sb.fan_out && trials > 1) {
         kernels::BroadcastBody broadcast;
         broadcast.data = y;
@@ -646,11 +665,11 @@ class PlanBackend final : public Backend {
         runtime_->launch((trials - 1) * y_per_trial, broadcast);
       }
     } else {
-      dense(step, trials * count, x, clean_w, y, false);
+      dense(step, trials * count, x, clean_w, y, direct);
     }
     // 2. Trials with so many changes here that they run the layer with their own weight copy.
     for (const StepBlock::OwnWeights& own : sb.own_weights) {
-      const size_t weight_count = clean_.tensors[static_cast<size_t>(step.weight)].data.size();
+      const size_t weight_count = clean_->tensors[static_cast<size_t>(step.weight)].data.size();
       ensure(own_weights_, weight_count);
       runtime_->copy(own_weights_.get(), clean_w, weight_count);
       kernels::ScatterCorrectionsBody scatter;
@@ -760,8 +779,9 @@ class PlanBackend final : public Backend {
   std::unique_ptr<Runtime> runtime_;
   std::vector<int> read_weights_;  // weight values the activation pass reads
   // Host state: the clean reference and each slot's differences from it.
-  WeightSet clean_;
-  bool have_clean_ = false;
+  std::shared_ptr<const WeightSet> clean_;             // the reference every block's corrections are against
+  std::vector<std::shared_ptr<const WeightSet>> slot_base_;  // per slot: the reference its delta is against
+  std::vector<bool> clean_nonfinite_;                  // per step: its clean weight holds Inf/NaN
   std::vector<SlotDelta> deltas_;
   std::vector<bool> loaded_;
   uint64_t generation_ = 0;

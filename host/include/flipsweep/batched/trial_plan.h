@@ -160,7 +160,8 @@ struct SlotDelta {
 // Per-step decisions for one block of trials.
 struct StepBlock {
   bool per_trial = false;       // the output holds T copies
-  bool fan_out = false;         // inputs shared, output per trial: the dense part runs once, then broadcast
+  bool fan_out = false;         // dense input shared, output per trial (changed weights or a per-trial
+                                // residual): the dense part runs once, then broadcast
   int64_t first_group = 0, group_count = 0;  // into BlockPlan::groups: trials corrected in place
   // Trials that run this step with their own weight copy (clean copy + scatter of their
   // corrections): where corrections would cost more than a dense pass. `direct` when the copy

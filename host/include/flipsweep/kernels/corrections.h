@@ -8,6 +8,7 @@
 // recompute an output element directly where a difference is not exact.
 #include <cstdint>
 
+#include "flipsweep/core/float_ops.h"
 #include "flipsweep/core/host_device.h"
 #include "flipsweep/core/pointwise.h"
 #include "flipsweep/core/storage_formats.h"
@@ -38,7 +39,7 @@ FLIPSWEEP_HD bool is_finite(float x) { return x == x && x - x == 0.0f; }
 // exact: with a non-finite input or weight, Inf·w + Inf·(−2w) is NaN where the direct sum is −Inf.
 FLIPSWEEP_HD bool add_difference(float& sum, float input, float faulted, float clean) {
   if (!(is_finite(input) && is_finite(faulted) && is_finite(clean))) return false;
-  sum += (faulted - clean) * input;
+  sum += core::mul_rn(faulted - clean, input);
   return true;
 }
 
@@ -100,7 +101,7 @@ struct ConvCorrectionBody {
     float* out = y + group.trial * y_trial_stride + ((n * g.out_channels + o) * g.out_height + oh) * g.out_width + ow;
 
     float sum = 0.0f;
-    bool exact = true;
+    bool exact = true, applied = false;
     for (int64_t k = group.first; k < group.first + group.count && exact; ++k) {
       const int64_t within = corrections[k].element - o * channels_per_group * taps;
       const int64_t c = within / taps, kh = (within % taps) / g.kernel_w, kw = within % g.kernel_w;
@@ -109,9 +110,10 @@ struct ConvCorrectionBody {
       if (ih < 0 || ih >= g.in_height || iw < 0 || iw >= g.in_width) continue;  // padded tap: no contribution
       exact = add_difference(sum, image[((first_channel + c) * g.in_height + ih) * g.in_width + iw], effective[k],
                              corrections[k].clean);
+      applied = true;
     }
     if (exact) {
-      *out += sum;
+      if (applied) *out += sum;  // (adding +0 would turn a −0 output into +0)
       return;
     }
     // Not exact as a difference: the trial's direct sum, its changed weights merged in order.
@@ -129,7 +131,7 @@ struct ConvCorrectionBody {
           const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
           const int64_t iw = ow * g.stride_w - g.pad_w + kw * g.dilation_w;
           if (ih < 0 || ih >= g.in_height || iw < 0 || iw >= g.in_width) continue;
-          direct += weight * image[((first_channel + c) * g.in_height + ih) * g.in_width + iw];
+          direct += core::mul_rn(weight, image[((first_channel + c) * g.in_height + ih) * g.in_width + iw]);
         }
     *out = direct;
   }
@@ -169,7 +171,7 @@ struct ConvTransposeCorrectionBody {
     float* out = y + group.trial * y_trial_stride + ((n * g.out_channels + o) * g.out_height + oh) * g.out_width + ow;
 
     float sum = 0.0f;
-    bool exact = true;
+    bool exact = true, applied = false;
     for (int64_t k = group.first; k < group.first + group.count && exact; ++k) {
       const int64_t e = corrections[k].element;
       const int64_t c = e / (out_per_group * taps), kh = (e % taps) / g.kernel_w, kw = e % g.kernel_w;
@@ -177,9 +179,10 @@ struct ConvTransposeCorrectionBody {
       const int64_t iw = source(ow, kw, g.stride_w, g.pad_w, g.dilation_w, g.in_width);
       if (ih < 0 || iw < 0) continue;
       exact = add_difference(sum, image[(c * g.in_height + ih) * g.in_width + iw], effective[k], corrections[k].clean);
+      applied = true;
     }
     if (exact) {
-      *out += sum;
+      if (applied) *out += sum;
       return;
     }
     float direct = 0.0f;
@@ -195,7 +198,7 @@ struct ConvTransposeCorrectionBody {
           // Groups are small (a trial's changes in one output channel): a linear search is fine.
           for (int64_t k = group.first; k < group.first + group.count; ++k)
             if (corrections[k].element == e) weight = effective[k];
-          direct += weight * image[(c * g.in_height + ih) * g.in_width + iw];
+          direct += core::mul_rn(weight, image[(c * g.in_height + ih) * g.in_width + iw]);
         }
       }
     *out = direct;
@@ -248,7 +251,7 @@ struct GemmCorrectionBody {
         for (int64_t k = group.first; k < end; ++k)
           if (corrections[k].element == e) weight = effective[k];
       }
-      direct += weight * in[kk];
+      direct += core::mul_rn(weight, in[kk]);
     }
     *out = direct;
   }
