@@ -53,6 +53,34 @@ void expect_same_argmax(const Tensor& a, const Tensor& b, const std::string& wha
         << what << ", row " << r;
 }
 
+// Loads `trials` slots of every backend with the clean encoding of `format`, then slot t with
+// trial t's faults (seed `seed`); every backend gets the same weights and changes. Returns the
+// number of faults injected.
+int64_t load_faulted_slots(const Model& model, const core::StorageFormat& format, const TargetSpec& targets,
+                           const FaultSpec& spec, uint64_t seed, int trials, const std::vector<Backend*>& backends) {
+  WeightPreparation preparation(model);
+  FaultInjector injector(model, select_fault_targets(model, targets), format);
+  WeightSet weights = preparation.prepare_clean();
+  injector.apply_clean_encoding(weights);
+  WeightChanges encoded;
+  for (int id : injector.targets()) encoded.push_back(ValueChange{id, true, {}, {}, {}});
+  preparation.propagate(weights, encoded);
+  for (Backend* b : backends) {
+    b->set_storage_format(format);
+    for (int t = 0; t < trials; ++t) b->load_weights(t, weights);
+  }
+  int64_t faults = 0;
+  for (int t = 0; t < trials; ++t) {
+    TrialFaults f = injector.inject(weights, seed, static_cast<uint32_t>(t), spec);
+    faults += f.total_faults;
+    const WeightChanges changes = preparation.propagate(weights, f.parameter_changes);
+    for (Backend* b : backends) b->load_weights(t, weights, &changes);
+    injector.restore(weights, f);
+    preparation.propagate(weights, f.parameter_changes);
+  }
+  return faults;
+}
+
 TEST(TrialPlan, CleanGoldensMatchPyTorch) {
   for (const char* name : {"resnet20_cifar", "resnet20_tanh_saf", "unet_relu_transpose", "unet_hardsigmoid_nearest"}) {
     SCOPED_TRACE(name);
@@ -121,41 +149,19 @@ TEST(TrialPlan, FaultedBlocksMatchTheCpuBackendSlotBySlot) {
     Model model = load_onnx_model(dir + "/model.onnx");
     const Tensor input = load_case_tensors(dir, "input")[0];
     const core::StorageFormat format = core::StorageFormat::parse(c.format);
-    WeightPreparation preparation(model);
     TargetSpec targets;
     targets.roles = {ParameterRole::ConvWeight, ParameterRole::LinearWeight, ParameterRole::BatchNormAffine};
-    FaultInjector injector(model, select_fault_targets(model, targets), format);
-    WeightSet weights = preparation.prepare_clean();
-    injector.apply_clean_encoding(weights);
-    WeightChanges encoded;
-    for (int id : injector.targets()) encoded.push_back(ValueChange{id, true, {}, {}, {}});
-    preparation.propagate(weights, encoded);
-
     const int trials = 5;
     BackendOptions options;
     options.batch_size = input.dim(0);
     options.threads = 2;
     options.trials_in_flight = trials;
     auto plan = make_host_plan_backend(model, options);
-    plan->set_storage_format(format);
     auto cpu = make_cpu_backend(model, options, trials);
     FaultSpec spec;
     spec.rate = spec.rate_max = c.ber;
     spec.bits = parse_bit_selection(c.bits, format);
-    for (int t = 0; t < trials; ++t) {
-      plan->load_weights(t, weights);
-      cpu->load_weights(t, weights);
-    }
-    int64_t faults = 0;
-    for (int t = 0; t < trials; ++t) {
-      TrialFaults f = injector.inject(weights, 11, static_cast<uint32_t>(t), spec);
-      faults += f.total_faults;
-      WeightChanges changes = preparation.propagate(weights, f.parameter_changes);
-      plan->load_weights(t, weights, &changes);
-      cpu->load_weights(t, weights, &changes);
-      injector.restore(weights, f);
-      preparation.propagate(weights, f.parameter_changes);
-    }
+    const int64_t faults = load_faulted_slots(model, format, targets, spec, 11, trials, {plan.get(), cpu.get()});
     ASSERT_GT(faults, 0);
     const std::vector<int> slots{0, 1, 2, 3, 4};
     const Tensor from_plan = run_on(*plan, slots, input);
@@ -390,13 +396,6 @@ TEST(CudaBackend, FaultedBlocksMatchTheCpuBackendSlotBySlot) {
         Model model = load_onnx_model(dir + "/model.onnx");
         const Tensor input = load_case_tensors(dir, "input")[0];
         const core::StorageFormat format = core::StorageFormat::parse(format_name);
-        WeightPreparation preparation(model);
-        FaultInjector injector(model, select_fault_targets(model, TargetSpec{}), format);
-        WeightSet weights = preparation.prepare_clean();
-        injector.apply_clean_encoding(weights);
-        WeightChanges encoded;
-        for (int id : injector.targets()) encoded.push_back(ValueChange{id, true, {}, {}, {}});
-        preparation.propagate(weights, encoded);
         const int trials = 4;
         BackendOptions options;
         options.batch_size = input.dim(0);
@@ -404,27 +403,15 @@ TEST(CudaBackend, FaultedBlocksMatchTheCpuBackendSlotBySlot) {
         options.trials_in_flight = trials;
         options.tf32 = tf32;
         auto gpu = cuda::make_cuda_backend(model, options);
-        gpu->set_storage_format(format);
         auto cpu = make_cpu_backend(model, options, trials);
-        for (int t = 0; t < trials; ++t) {
-          gpu->load_weights(t, weights);
-          cpu->load_weights(t, weights);
-        }
         FaultSpec spec;
         spec.rate = spec.rate_max = 3e-4;
-        for (int t = 0; t < trials; ++t) {
-          TrialFaults f = injector.inject(weights, 5, static_cast<uint32_t>(t), spec);
-          WeightChanges changes = preparation.propagate(weights, f.parameter_changes);
-          gpu->load_weights(t, weights, &changes);
-          cpu->load_weights(t, weights, &changes);
-          injector.restore(weights, f);
-          preparation.propagate(weights, f.parameter_changes);
-        }
+        ASSERT_GT(load_faulted_slots(model, format, TargetSpec{}, spec, 5, trials, {gpu.get(), cpu.get()}), 0);
         const std::vector<int> slots{0, 1, 2, 3};
         const Tensor a = run_on(*gpu, slots, input), b = run_on(*cpu, slots, input);
         const double rtol = tf32 ? 2e-2 : 2e-3;
         EXPECT_TRUE(tensors_match(a, b, rtol, rtol));
-        if (!tf32 && b.rank() == 2) expect_same_argmax(a, b, "argmax");
+        if (!tf32 && std::string(name).rfind("resnet", 0) == 0) expect_same_argmax(a, b, "argmax");
         // A trial's outputs must not depend on which trials share its block: each slot alone
         // gives the same bits (the library calls then see other batch sizes).
         const int64_t n = input.dim(0);
