@@ -167,6 +167,44 @@ class PlanBackend final : public Backend {
     return out;
   }
 
+  // The storage format of the stored words in load_weights' changes; without one, corrections
+  // use the host's effective values.
+  void set_storage_format(const core::StorageFormat& format) override {
+    storage_format_ = format;
+    storage_format_known_ = true;
+    block_valid_ = false;
+  }
+
+  // Builds and uploads the block's corrections and decodes the faulted words (once per block;
+  // score() calls it too, and it returns at once when nothing changed since).
+  void prepare_block(const std::vector<int>& slots) override {
+    check_slots(slots);
+    std::vector<uint64_t> generations;
+    for (int s : slots) generations.push_back(deltas_[static_cast<size_t>(s)].generation);
+    if (block_valid_ && slots == block_slots_ && generations == block_generations_) return;
+    for (int s : slots) rebase(static_cast<size_t>(s));
+    generations.clear();
+    for (int s : slots) generations.push_back(deltas_[static_cast<size_t>(s)].generation);
+    std::vector<const SlotDelta*> deltas;
+    for (int s : slots) deltas.push_back(&deltas_[static_cast<size_t>(s)]);
+    block_ = build_block_plan(plan_, *clean_, deltas, storage_format_);
+    upload_vector(corrections_device_, block_.corrections);
+    upload_vector(groups_device_, block_.groups);
+    upload_vector(programs_device_, block_.programs);
+    upload_vector(block_epilogue_device_, block_.epilogue_params);
+    upload_vector(operands_device_, block_.operand_weights);
+    ensure(effective_device_, block_.corrections.size());
+    kernels::DecodeCorrectionsBody decode;
+    decode.corrections = corrections_device_.get();
+    decode.programs = programs_device_.get();
+    decode.format = block_.format;
+    decode.effective = effective_device_.get();
+    runtime_->launch(static_cast<int64_t>(block_.corrections.size()), decode);
+    block_slots_ = slots;
+    block_generations_ = generations;
+    block_valid_ = true;
+  }
+
  private:
   static bool same_preprocess(const data::Preprocess& a, const data::Preprocess& b) {
     return a.mean == b.mean && a.std == b.std && a.pad == b.pad && a.pad_value == b.pad_value &&
@@ -339,49 +377,6 @@ class PlanBackend final : public Backend {
 
   // ---- blocks --------------------------------------------------------------------------------
 
- public:
-  void prepare_block(const std::vector<int>& slots) override {
-    check_slots(slots);
-    std::vector<uint64_t> generations;
-    for (int s : slots) generations.push_back(deltas_[static_cast<size_t>(s)].generation);
-    if (block_valid_ && slots == block_slots_ && generations == block_generations_) return;
-    for (int s : slots) rebase(static_cast<size_t>(s));
-    generations.clear();
-    for (int s : slots) generations.push_back(deltas_[static_cast<size_t>(s)].generation);
-    std::vector<const SlotDelta*> deltas;
-    for (int s : slots) deltas.push_back(&deltas_[static_cast<size_t>(s)]);
-    block_ = build_block_plan(plan_, *clean_, deltas, format_of_block(deltas));
-    upload_vector(corrections_device_, block_.corrections);
-    upload_vector(groups_device_, block_.groups);
-    upload_vector(programs_device_, block_.programs);
-    upload_vector(block_epilogue_device_, block_.epilogue_params);
-    upload_vector(operands_device_, block_.operand_weights);
-    ensure(effective_device_, block_.corrections.size());
-    kernels::DecodeCorrectionsBody decode;
-    decode.corrections = corrections_device_.get();
-    decode.programs = programs_device_.get();
-    decode.format = block_.format;
-    decode.effective = effective_device_.get();
-    runtime_->launch(static_cast<int64_t>(block_.corrections.size()), decode);
-    block_slots_ = slots;
-    block_generations_ = generations;
-    block_valid_ = true;
-  }
-
- private:
-
-  // The storage format the stored words are in (set_storage_format); without one, corrections
-  // use the host's effective values.
-  core::StorageFormat format_of_block(const std::vector<const SlotDelta*>&) const { return storage_format_; }
-
- public:
-  void set_storage_format(const core::StorageFormat& format) override {
-    storage_format_ = format;
-    storage_format_known_ = true;
-    block_valid_ = false;
-  }
-
- private:
   template <class T>
   void upload_vector(Buffer<T>& buffer, const std::vector<T>& host) {
     ensure(buffer, host.size());
