@@ -252,6 +252,7 @@ std::vector<int> data_input_positions(OpType op, int input_count) {
     case OpType::Reshape:
     case OpType::Clip:
     case OpType::Resize:
+    case OpType::Pad:
       return {0};
     default: {
       std::vector<int> all;
@@ -364,10 +365,46 @@ struct Importer {
         break;
       }
       case OpType::Resize: params = parse_resize(node, attrs, where); break;
+      case OpType::Pad: params = parse_pad(node, attrs, where); break;
       default: break;
     }
     attrs.finish();
     return params;
+  }
+
+  // Pad: attributes before opset 11 (pads, value), constant inputs from 11 on (pads,
+  // constant_value, and from 18 axes).
+  PadParams parse_pad(const onnx::NodeProto& node, AttributeReader& attrs, const std::string& where) {
+    PadParams p;
+    const std::string mode = attrs.get_string("mode", "constant");
+    if (mode == "constant") p.mode = PadMode::Constant;
+    else if (mode == "reflect") p.mode = PadMode::Reflect;
+    else if (mode == "edge") p.mode = PadMode::Edge;
+    else throw Error(where + ": attribute 'mode' = '" + mode + "' is not supported (constant, reflect, edge)");
+    if (model.opset < 11) {
+      if (!attrs.has("pads")) throw Error(where + ": attribute 'pads' is required");
+      p.pads = attrs.get_ints("pads");
+      p.value = attrs.get_float("value", 0.0f);
+      return p;
+    }
+    if (!has_input(node, 1)) throw Error(where + ": input 1 ('pads') is required");
+    const KnownTensor& pads = require_known(node, 1, where, "pads");
+    if (pads.is_float) throw Error(where + ": input 'pads' must be int64");
+    p.pads = pads.ints;
+    if (has_input(node, 2)) {
+      const std::vector<float> value = known_as_floats(require_known(node, 2, where, "constant_value"));
+      if (value.size() != 1)
+        throw Error(where + ": input 'constant_value' must hold one value, it holds " + std::to_string(value.size()));
+      p.value = value[0];
+    }
+    if (has_input(node, 3)) {
+      if (model.opset < 18) throw Error(where + ": input 3 ('axes') needs opset 18, the model declares " + std::to_string(model.opset));
+      const KnownTensor& axes = require_known(node, 3, where, "axes");
+      if (axes.is_float) throw Error(where + ": input 'axes' must be an integer tensor");
+      p.axes = axes.ints;
+    }
+    if (node.input_size() > 4) throw Error(where + ": Pad has at most 4 inputs");
+    return p;
   }
 
   ResizeParams parse_resize(const onnx::NodeProto& node, AttributeReader& attrs, const std::string& where) {
@@ -417,6 +454,7 @@ struct Importer {
     for (const auto& opset : proto.opset_import())
       if (opset.domain().empty() || opset.domain() == "ai.onnx") model.opset = opset.version();
     if (model.opset == 0) throw Error(origin + ": no default-domain opset_import");
+    check_all_ops_supported(g);
 
     for (const auto& init : g.initializer()) {
       if (known.count(init.name())) throw Error(origin + ": initializer '" + init.name() + "' is defined twice");
@@ -479,8 +517,49 @@ struct Importer {
     for (size_t id = 0; id < shapes.size(); ++id) model.graph.values[id].shape = shapes[id];
   }
 
+  static std::string node_name(const onnx::NodeProto& node, int index) {
+    return node.name().empty() ? node.op_type() + "_" + std::to_string(index) : node.name();
+  }
+
+  // Every operator the model uses that flipsweep lacks, in one error: op type (with its domain when
+  // not the default one), how many nodes use it and their names, so a user sees the whole gap at once.
+  void check_all_ops_supported(const onnx::GraphProto& g) const {
+    struct Missing {
+      std::vector<std::string> nodes;
+    };
+    std::vector<std::string> order;  // op types in order of first use
+    std::map<std::string, Missing> missing;
+    int index = 0;
+    for (const auto& node : g.node()) {
+      const bool default_domain = node.domain().empty() || node.domain() == "ai.onnx";
+      OpType op;
+      if (!default_domain || !op_type_from_name(node.op_type(), &op)) {
+        const std::string type = default_domain ? node.op_type() : node.domain() + "." + node.op_type();
+        if (!missing.count(type)) order.push_back(type);
+        missing[type].nodes.push_back(node_name(node, index));
+      }
+      ++index;
+    }
+    if (missing.empty()) return;
+    size_t node_count = 0;
+    for (const auto& entry : missing) node_count += entry.second.nodes.size();
+    constexpr size_t kNamesShown = 8;
+    std::ostringstream message;
+    message << origin << ": " << order.size() << (order.size() == 1 ? " operator" : " operators")
+            << " not supported by flipsweep, used by " << node_count << (node_count == 1 ? " node" : " nodes") << ":";
+    for (const std::string& type : order) {
+      const std::vector<std::string>& nodes = missing[type].nodes;
+      message << "\n  " << type << " (" << nodes.size() << (nodes.size() == 1 ? " node" : " nodes") << "): ";
+      for (size_t i = 0; i < nodes.size() && i < kNamesShown; ++i) message << (i ? ", " : "") << "'" << nodes[i] << "'";
+      if (nodes.size() > kNamesShown) message << " and " << nodes.size() - kNamesShown << " more";
+    }
+    message << "\nsupported operators:";
+    for (OpType op : supported_op_types()) message << " " << op_type_name(op);
+    throw Error(message.str());
+  }
+
   void import_node(const onnx::NodeProto& node, int index) {
-    const std::string name = node.name().empty() ? node.op_type() + "_" + std::to_string(index) : node.name();
+    const std::string name = node_name(node, index);
     const std::string where = origin + ": node '" + name + "' (" + node.op_type() + ")";
     if (!node.domain().empty() && node.domain() != "ai.onnx")
       throw Error(where + ": operator domain '" + node.domain() + "' is not supported");

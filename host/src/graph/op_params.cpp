@@ -35,6 +35,7 @@ constexpr OpTypeName kOpTypeNames[] = {
     {OpType::MatMul, "MatMul"},
     {OpType::Concat, "Concat"},
     {OpType::Resize, "Resize"},
+    {OpType::Pad, "Pad"},
     {OpType::Identity, "Identity"},
     {OpType::Constant, "Constant"},
 };
@@ -55,6 +56,12 @@ bool op_type_from_name(const std::string& name, OpType* op) {
     }
   }
   return false;
+}
+
+std::vector<OpType> supported_op_types() {
+  std::vector<OpType> ops;
+  for (const OpTypeName& entry : kOpTypeNames) ops.push_back(entry.op);
+  return ops;
 }
 
 bool is_elementwise_unary(OpType op) {

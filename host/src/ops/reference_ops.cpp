@@ -1,5 +1,5 @@
 // Entry point of the reference kernels: input checks, output shapes, dispatch; plus the layout ops
-// (Flatten, Reshape, Concat) and the prediction helpers argmax / in_top_k.
+// (Flatten, Reshape, Concat, Pad) and the prediction helpers argmax / in_top_k.
 #include "flipsweep/ops/reference_ops.h"
 
 #include <algorithm>
@@ -41,6 +41,58 @@ void concat(const ConcatParams& p, const std::vector<const Tensor*>& inputs, Ten
       std::copy(source, source + input_chunk, y.ptr() + o * output_chunk + chunk_begin);
     }
     chunk_begin += input_chunk;
+  }
+}
+
+// Pad: per axis, the input index each output index reads (-1: the constant). Negative pads crop
+// first; reflect and edge then mirror / repeat the cropped range (shapes.cpp checked it fits).
+std::vector<int64_t> pad_source_indices(PadMode mode, int64_t input, int64_t begin, int64_t end) {
+  const int64_t first = std::max<int64_t>(0, -begin);
+  const int64_t kept = input - first - std::max<int64_t>(0, -end);
+  const int64_t lead = std::max<int64_t>(0, begin);
+  const int64_t output = kept + lead + std::max<int64_t>(0, end);
+  std::vector<int64_t> source(static_cast<size_t>(output));
+  for (int64_t o = 0; o < output; ++o) {
+    int64_t j = o - lead;  // position in the cropped range
+    if (j < 0 || j >= kept) {
+      switch (mode) {
+        case PadMode::Constant: j = -1; break;
+        case PadMode::Edge: j = j < 0 ? 0 : kept - 1; break;
+        case PadMode::Reflect: j = j < 0 ? -j : 2 * (kept - 1) - j; break;
+      }
+    }
+    source[static_cast<size_t>(o)] = j < 0 ? -1 : first + j;
+  }
+  return source;
+}
+
+void pad(const PadParams& p, const Tensor& x, Tensor& y) {
+  const size_t rank = x.shape.size();
+  if (rank == 0) {
+    y.data = x.data;
+    return;
+  }
+  const ResolvedPads pads = resolve_pad_axes(p, rank);
+  std::vector<std::vector<int64_t>> source(rank);
+  for (size_t a = 0; a < rank; ++a)
+    source[a] = pad_source_indices(p.mode, x.shape[a], pads.begin[a], pads.end[a]);
+  std::vector<int64_t> input_stride(rank, 1);
+  for (size_t a = rank - 1; a > 0; --a) input_stride[a - 1] = input_stride[a] * x.shape[a];
+  // Walk the output in row-major order; `offset[a]` is the input offset of axes < a, or -1 once
+  // one of them reads the constant.
+  std::vector<int64_t> index(rank, 0);
+  std::vector<int64_t> offset(rank + 1, 0);
+  const int64_t count = element_count(y.shape);
+  for (int64_t i = 0; i < count; ++i) {
+    for (size_t a = 0; a < rank; ++a) {
+      const int64_t s = source[a][static_cast<size_t>(index[a])];
+      offset[a + 1] = offset[a] < 0 || s < 0 ? -1 : offset[a] + s * input_stride[a];
+    }
+    y.data[static_cast<size_t>(i)] = offset[rank] < 0 ? p.value : x.data[static_cast<size_t>(offset[rank])];
+    for (size_t a = rank; a-- > 0;) {
+      if (++index[a] < y.shape[a]) break;
+      index[a] = 0;
+    }
   }
 }
 
@@ -126,6 +178,9 @@ void run_op(OpType op, const OpParams& params, const std::vector<const Tensor*>&
       return;
     case OpType::Resize:
       detail::resize(params_as<ResizeParams>(params, op), required(inputs, 0, op), y);
+      return;
+    case OpType::Pad:
+      pad(params_as<PadParams>(params, op), required(inputs, 0, op), y);
       return;
     case OpType::Constant:
       break;

@@ -307,6 +307,28 @@ Shape resize_output_shape(const ResizeParams& p, const Shape& x) {
   return out;
 }
 
+Shape pad_output_shape(const PadParams& p, const Shape& x) {
+  const ResolvedPads pads = resolve_pad_axes(p, x.size());
+  Shape out(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const int64_t crop_begin = std::max<int64_t>(0, -pads.begin[i]);
+    const int64_t crop_end = std::max<int64_t>(0, -pads.end[i]);
+    const int64_t kept = x[i] - crop_begin - crop_end;
+    if (kept < 0)
+      throw Error("Pad pads " + list_to_string(p.pads) + " remove more than the " + std::to_string(x[i]) +
+                  " elements of axis " + std::to_string(i) + " of input " + shape_to_string(x));
+    const int64_t added = std::max<int64_t>(0, pads.begin[i]) + std::max<int64_t>(0, pads.end[i]);
+    if (added > 0 && p.mode == PadMode::Edge && kept == 0)
+      throw Error("Pad (edge) cannot pad axis " + std::to_string(i) + " of input " + shape_to_string(x) +
+                  ": no elements left to repeat");
+    if (p.mode == PadMode::Reflect && (pads.begin[i] > kept - 1 || pads.end[i] > kept - 1) && added > 0)
+      throw Error("Pad (reflect) pads " + list_to_string(p.pads) + " must be smaller than axis " +
+                  std::to_string(i) + " (" + std::to_string(kept) + " elements) of input " + shape_to_string(x));
+    out[i] = kept + added;
+  }
+  return out;
+}
+
 }  // namespace
 
 // ---- public API ---------------------------------------------------------------------------------
@@ -341,6 +363,33 @@ ResolvedPads resolve_conv_pads(const ConvParams& p, const std::vector<int64_t>& 
   require_positive(strides, "strides");
   require_positive(dilations, "dilations");
   return resolve_forward_pads(p.auto_pad, p.pads_begin, p.pads_end, input_spatial, kernel, strides, dilations);
+}
+
+ResolvedPads resolve_pad_axes(const PadParams& p, size_t rank) {
+  const int64_t r = static_cast<int64_t>(rank);
+  std::vector<int64_t> axes = p.axes;
+  if (axes.empty())
+    for (int64_t i = 0; i < r; ++i) axes.push_back(i);
+  if (p.pads.size() != 2 * axes.size())
+    throw Error("Pad pads " + list_to_string(p.pads) + " has " + std::to_string(p.pads.size()) + " values but " +
+                (p.axes.empty() ? "the input has rank " + std::to_string(rank)
+                                : "axes " + list_to_string(p.axes) + " has " + std::to_string(p.axes.size()) +
+                                      " entries") +
+                " (one begin and one end value per axis)");
+  ResolvedPads out;
+  out.begin.assign(rank, 0);
+  out.end.assign(rank, 0);
+  std::vector<bool> seen(rank, false);
+  for (size_t k = 0; k < axes.size(); ++k) {
+    const int64_t axis = axes[k] < 0 ? axes[k] + r : axes[k];
+    if (axis < 0 || axis >= r)
+      throw Error("Pad axis " + std::to_string(axes[k]) + " is out of range for rank " + std::to_string(rank));
+    if (seen[static_cast<size_t>(axis)]) throw Error("Pad axes " + list_to_string(p.axes) + " repeat an axis");
+    seen[static_cast<size_t>(axis)] = true;
+    out.begin[static_cast<size_t>(axis)] = p.pads[k];
+    out.end[static_cast<size_t>(axis)] = p.pads[k + axes.size()];
+  }
+  return out;
 }
 
 ResolvedPads resolve_pool_pads(const PoolParams& p, const std::vector<int64_t>& input_spatial) {
@@ -575,6 +624,10 @@ std::vector<Shape> infer_output_shapes(OpType op, const OpParams& params, const 
       require_input_count(inputs, 1, 1);
       require_present(present, 0, inputs, "X");
       return {resize_output_shape(params_as<ResizeParams>(params, op), inputs[0])};
+    case OpType::Pad:
+      require_input_count(inputs, 1, 1);
+      require_present(present, 0, inputs, "X");
+      return {pad_output_shape(params_as<PadParams>(params, op), inputs[0])};
     case OpType::Constant:
       throw Error("Constant has no shape rule: its value is resolved at load time");
   }

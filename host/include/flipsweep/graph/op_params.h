@@ -35,6 +35,7 @@ enum class OpType {
   MatMul,
   Concat,
   Resize,
+  Pad,
   Identity,
   Constant,
 };
@@ -42,6 +43,8 @@ enum class OpType {
 const char* op_type_name(OpType op);
 // Returns false when `name` is not an ONNX op type flipsweep supports.
 bool op_type_from_name(const std::string& name, OpType* op);
+// Every supported op type, in declaration order (error messages list them).
+std::vector<OpType> supported_op_types();
 
 // True for ops computing y = f(x) element by element with no other tensor input. Weight
 // preparation uses this to patch only the elements a fault touched.
@@ -129,7 +132,22 @@ struct ResizeParams {
   std::vector<int64_t> sizes;
 };
 
+enum class PadMode { Constant, Reflect, Edge };
+
+// Pad with its pads (and, opset >= 11, constant_value and axes) from constant inputs or, before
+// opset 11, attributes. `pads` holds the begin pads of every padded axis, then the end pads;
+// `axes` lists those axes (empty: every axis in order; negative: counted from the end). A negative
+// pad removes elements: the input is cropped first, then padded (ONNX Runtime's order), so reflect
+// and edge read the cropped tensor.
+struct PadParams {
+  PadMode mode = PadMode::Constant;
+  std::vector<int64_t> pads;
+  std::vector<int64_t> axes;
+  float value = 0.0f;  // constant mode only
+};
+
 using OpParams = std::variant<std::monostate, ConvParams, PoolParams, BatchNormParams, ActivationParams,
-                              ClipParams, FlattenParams, ReshapeParams, GemmParams, ConcatParams, ResizeParams>;
+                              ClipParams, FlattenParams, ReshapeParams, GemmParams, ConcatParams, ResizeParams,
+                              PadParams>;
 
 }  // namespace flipsweep

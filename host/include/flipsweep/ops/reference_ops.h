@@ -7,8 +7,8 @@
 //   Conv: X, W, B?            ConvTranspose: X, W, B?       BatchNormalization: X, scale, B, mean, var
 //   Gemm: A, B, C?            MatMul: A, B                  Add/Sub/Mul/Div: A, B
 //   Concat: any number        everything else: X
-// Constant inputs (Reshape's shape, Clip's min/max, Resize's roi/scales/sizes) are resolved
-// into the op's params at load and are not passed here.
+// Constant inputs (Reshape's shape, Clip's min/max, Resize's roi/scales/sizes, Pad's pads,
+// constant_value and axes) are resolved into the op's params at load and are not passed here.
 #include <vector>
 
 #include "flipsweep/graph/op_params.h"

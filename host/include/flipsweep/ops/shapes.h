@@ -30,6 +30,9 @@ ResolvedPads resolve_conv_pads(const ConvParams& p, const std::vector<int64_t>& 
 ResolvedPads resolve_conv_transpose_pads(const ConvParams& p, const std::vector<int64_t>& input_spatial,
                                          const std::vector<int64_t>& kernel_spatial);
 ResolvedPads resolve_pool_pads(const PoolParams& p, const std::vector<int64_t>& input_spatial);
+// Pad's begin/end pads for every axis of an input of rank `rank` (axes not listed get 0); pads may
+// be negative (cropping). Throws when pads/axes do not fit the rank.
+ResolvedPads resolve_pad_axes(const PadParams& p, size_t rank);
 
 // Every spatial quantity of a Conv, ConvTranspose or pool made explicit, one entry per spatial
 // dimension: defaults filled in, auto_pad and ceil_mode applied, the kernel taken from W where
