@@ -44,22 +44,48 @@ bool read_model(const std::string& path, onnx::ModelProto& model) {
   return in && model.ParseFromIstream(&in);
 }
 
-// flipsweep requires Reshape's shape, Clip's bounds and Resize's roi/scales/sizes to be known at
-// load (they become op parameters). ONNX's cases feed them as graph inputs, so the harness turns
-// those inputs into initializers holding the test data's values, exactly what an exporter emits.
+// flipsweep requires Reshape's shape, Clip's bounds, Resize's roi/scales/sizes and Pad's pads/
+// constant_value/axes to be known at load (they become op parameters). ONNX's cases feed them as
+// graph inputs, so the harness turns those inputs into initializers holding the test data's
+// values, exactly what an exporter emits.
 bool is_static_slot(const std::string& op, int position) {
-  if (op == "Reshape" || op == "Clip" || op == "Resize") return position >= 1;
+  if (op == "Reshape" || op == "Clip" || op == "Resize" || op == "Pad") return position >= 1;
   return false;
+}
+
+std::set<std::string> static_input_names(const onnx::ModelProto& model) {
+  std::set<std::string> names;
+  for (const auto& node : model.graph().node())
+    for (int i = 0; i < node.input_size(); ++i)
+      if (is_static_slot(node.op_type(), i) && !node.input(i).empty()) names.insert(node.input(i));
+  return names;
+}
+
+bool has_elem_type(const onnx::ValueInfoProto& v, int type) {
+  return v.type().has_tensor_type() && v.type().tensor_type().elem_type() == type;
+}
+
+// Ops that only move elements: on int32 data their fp32 result is exact (ONNX's edge and reflect
+// Pad cases use int32), so such cases run with their int32 tensors read as fp32.
+bool only_moves_data(const onnx::ModelProto& model) {
+  for (const auto& node : model.graph().node())
+    if (node.op_type() != "Pad") return false;
+  return true;
 }
 
 std::string model_with_static_inputs_baked(const std::string& dir, int set, std::vector<Tensor>& runtime_inputs) {
   onnx::ModelProto model;
   if (!read_model(dir + "/model.onnx", model)) throw Error(dir + ": cannot read model.onnx");
-  std::set<std::string> static_names;
-  for (const auto& node : model.graph().node())
-    for (int i = 0; i < node.input_size(); ++i)
-      if (is_static_slot(node.op_type(), i) && !node.input(i).empty()) static_names.insert(node.input(i));
+  const std::set<std::string> static_names = static_input_names(model);
   onnx::GraphProto* graph = model.mutable_graph();
+  if (only_moves_data(model)) {
+    auto as_float = [](onnx::ValueInfoProto& v) {
+      if (has_elem_type(v, onnx::TensorProto::INT32)) v.mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+    };
+    for (auto& v : *graph->mutable_input())
+      if (!static_names.count(v.name())) as_float(v);
+    for (auto& v : *graph->mutable_output()) as_float(v);
+  }
   google::protobuf::RepeatedPtrField<onnx::ValueInfoProto> kept;
   runtime_inputs.clear();
   std::set<std::string> initializers;
@@ -88,12 +114,11 @@ std::string model_with_static_inputs_baked(const std::string& dir, int set, std:
   return bytes;
 }
 
-bool is_float_typed(const onnx::ValueInfoProto& v) {
-  return v.type().has_tensor_type() && v.type().tensor_type().elem_type() == onnx::TensorProto::FLOAT;
-}
+bool is_float_typed(const onnx::ValueInfoProto& v) { return has_elem_type(v, onnx::TensorProto::FLOAT); }
 
-// Case directories whose ops are all supported and whose tensors are all fp32 (flipsweep
-// computes in fp32; integer and fp16 variants of an op are out of scope).
+// Case directories whose ops are all supported and whose data tensors are all fp32 (flipsweep
+// computes in fp32; integer and fp16 variants of an op are out of scope, except int32 cases of
+// ops that only move data). Inputs the harness bakes into parameters (shape, pads) may be ints.
 std::vector<std::string> supported_cases() {
   std::vector<std::string> cases;
   for (const char* suite : {"node", "pytorch-converted"}) {
@@ -107,8 +132,14 @@ std::vector<std::string> supported_cases() {
         OpType op;
         supported = supported && op_type_from_name(node.op_type(), &op);
       }
-      for (const auto& v : model.graph().input()) supported = supported && is_float_typed(v);
-      for (const auto& v : model.graph().output()) supported = supported && is_float_typed(v);
+      const std::set<std::string> static_names = static_input_names(model);
+      const bool int32_exact = supported && only_moves_data(model);
+      auto data_typed = [&](const onnx::ValueInfoProto& v) {
+        return is_float_typed(v) || (int32_exact && has_elem_type(v, onnx::TensorProto::INT32));
+      };
+      for (const auto& v : model.graph().input())
+        supported = supported && (static_names.count(v.name()) || data_typed(v));
+      for (const auto& v : model.graph().output()) supported = supported && data_typed(v);
       if (supported) cases.push_back(std::string(suite) + "/" + entry.path().filename().string());
     }
   }
