@@ -4,6 +4,8 @@
 
 #include <fstream>
 
+#include "flipsweep/backend/backend.h"
+#include "flipsweep/backend/reference_interpreter.h"
 #include "flipsweep/error.h"
 #include "flipsweep/graph/onnx_import.h"
 #include "flipsweep/model/weight_preparation.h"
@@ -80,6 +82,20 @@ void add_int_attribute(onnx::NodeProto& n, const std::string& name, int64_t valu
   a->set_name(name);
   a->set_type(onnx::AttributeProto::INT);
   a->set_i(value);
+}
+
+void add_string_attribute(onnx::NodeProto& n, const std::string& name, const std::string& value) {
+  auto* a = n.add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::STRING);
+  a->set_s(value);
+}
+
+void add_ints_attribute(onnx::NodeProto& n, const std::string& name, const std::vector<int64_t>& values) {
+  auto* a = n.add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INTS);
+  for (int64_t v : values) a->add_ints(v);
 }
 
 void expect_error_containing(const ModelBuilder& b, const std::vector<std::string>& fragments) {
@@ -169,6 +185,123 @@ TEST(OnnxImport, UnsupportedOpNamesTheNode) {
   b.node("Softmax", {"x"}, "y", "classifier_softmax");
   b.output("y");
   expect_error_containing(b, {"test.onnx", "classifier_softmax", "Softmax", "not supported"});
+}
+
+// A model needing several missing ops reports all of them at once: op type, node count, names.
+TEST(OnnxImport, UnsupportedOpsAreAllListedInOneError) {
+  ModelBuilder b;
+  b.input("x", {1, 4});
+  b.node("Relu", {"x"}, "r", "act");
+  b.node("Softmax", {"r"}, "s1", "head_a");
+  b.node("Erf", {"s1"}, "e", "gelu_erf");
+  b.node("Softmax", {"e"}, "s2", "head_b");
+  b.node("Softmax", {"s2"}, "s3", "head_c");
+  b.node("FusedGemm", {"s3"}, "y", "ms_gemm").set_domain("com.microsoft");
+  b.output("y");
+  expect_error_containing(b, {"test.onnx", "3 operators not supported", "5 nodes",
+                              "Softmax (3 nodes): 'head_a', 'head_b', 'head_c'", "Erf (1 node): 'gelu_erf'",
+                              "com.microsoft.FusedGemm (1 node): 'ms_gemm'", "supported operators: Conv"});
+  try {
+    b.load();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).find("Relu ("), std::string::npos) << "a supported op is not listed as missing";
+  }
+}
+
+// Pad (opset 11+): pads and constant_value are constant inputs resolved into PadParams at load,
+// never parameters; the CPU backend (fast and reference kernels, batch of 2) gives ONNX's values.
+TEST(OnnxImport, PadFromConstantInputsRunsOnTheCpuBackend) {
+  for (const char* mode : {"reflect", "edge", "constant"}) {
+    SCOPED_TRACE(mode);
+    ModelBuilder b(13);
+    b.input("x", {1, 1, 2, 3});
+    const bool reflect = std::string(mode) == "reflect";
+    // torch.nn.functional.pad(x, (2, 1, 1, 1), 'reflect') and (0, 2, 1, 0) 'replicate' / value 7.
+    b.int_initializer("pads", reflect ? std::vector<int64_t>{0, 0, 1, 2, 0, 0, 1, 1}
+                                      : std::vector<int64_t>{0, 0, 1, 0, 0, 0, 0, 2});
+    b.initializer("value", {}, 7.0f);
+    add_string_attribute(b.node("Pad", {"x", "pads", "value"}, "p", "pad"), "mode", mode);
+    b.node("Flatten", {"p"}, "y", "flat");
+    b.output("y");
+    Model m = b.load();
+    EXPECT_EQ(m.graph.parameters.size(), 0u) << "pads and constant_value are not fault targets";
+    ASSERT_EQ(m.graph.activation_nodes.size(), 2u);
+    const auto& p = std::get<PadParams>(m.graph.activation_nodes[0].params);
+    EXPECT_EQ(p.value, 7.0f);
+    std::vector<float> expected =
+        reflect ? std::vector<float>{5, 4, 3, 4, 5, 4, 2, 1, 0, 1, 2, 1, 5, 4, 3, 4, 5, 4, 2, 1, 0, 1, 2, 1}
+        : std::string(mode) == "edge" ? std::vector<float>{0, 1, 2, 2, 2, 0, 1, 2, 2, 2, 3, 4, 5, 5, 5}
+                                      : std::vector<float>{7, 7, 7, 7, 7, 0, 1, 2, 7, 7, 3, 4, 5, 7, 7};
+    EXPECT_EQ(m.graph.values[static_cast<size_t>(m.graph.find_value("y"))].shape,
+              (Shape{1, static_cast<int64_t>(expected.size())}));
+    const int64_t n = static_cast<int64_t>(expected.size());
+    std::vector<float> images = {0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15};
+    std::vector<float> want = expected;  // second image: x + 10, the constant stays 7
+    for (float v : expected) want.push_back(std::string(mode) == "constant" && v == 7 ? 7 : v + 10);
+    for (CpuKernels kernels : {CpuKernels::Fast, CpuKernels::Reference}) {
+      BackendOptions options;
+      options.batch_size = 2;
+      options.threads = 1;
+      auto backend = make_cpu_backend(m, options, 1, kernels);
+      backend->load_weights(0, WeightPreparation(m).prepare_clean());
+      ASSERT_EQ(backend->output_size(), n);
+      std::vector<float> out(static_cast<size_t>(2 * n));
+      backend->run({0}, images.data(), 2, out.data());
+      EXPECT_EQ(out, want);
+    }
+  }
+}
+
+// Opset < 11 reads pads and value from attributes; opset 18 takes axes, and a negative pad crops.
+TEST(OnnxImport, PadAttributeFormAndAxesWithNegativePads) {
+  const Tensor x(Shape{1, 1, 2, 3}, {0, 1, 2, 3, 4, 5});
+  {
+    ModelBuilder b(10);
+    b.input("x", {1, 1, 2, 3});
+    auto& n = b.node("Pad", {"x"}, "y", "pad");
+    add_ints_attribute(n, "pads", {0, 0, 0, 1, 0, 0, 0, 0});
+    auto* v = n.add_attribute();
+    v->set_name("value");
+    v->set_type(onnx::AttributeProto::FLOAT);
+    v->set_f(-1.5f);
+    b.output("y");
+    Model m = b.load();
+    auto out = run_reference_graph(m, WeightPreparation(m).prepare_clean(), {x});
+    EXPECT_EQ(out.at(0).shape, (Shape{1, 1, 2, 4}));
+    EXPECT_EQ(out.at(0).data, (std::vector<float>{-1.5f, 0, 1, 2, -1.5f, 3, 4, 5}));
+  }
+  {
+    ModelBuilder b(18);
+    b.input("x", {1, 1, 2, 3});
+    b.int_initializer("pads", {-1, 2}).int_initializer("axes", {-1}).initializer("value", {}, 7.0f);
+    b.node("Pad", {"x", "pads", "value", "axes"}, "y", "pad");
+    b.output("y");
+    Model m = b.load();
+    auto out = run_reference_graph(m, WeightPreparation(m).prepare_clean(), {x});
+    // torch.nn.functional.pad(x, (-1, 2), value=7)
+    EXPECT_EQ(out.at(0).shape, (Shape{1, 1, 2, 4}));
+    EXPECT_EQ(out.at(0).data, (std::vector<float>{1, 2, 7, 7, 4, 5, 7, 7}));
+  }
+}
+
+TEST(OnnxImport, PadErrorsNameTheNode) {
+  auto pad_model = [](const std::string& mode, std::vector<int64_t> pads) {
+    ModelBuilder b(13);
+    b.input("x", {1, 1, 2, 3}).int_initializer("pads", pads);
+    add_string_attribute(b.node("Pad", {"x", "pads"}, "y", "pad7"), "mode", mode);
+    b.output("y");
+    return b;
+  };
+  expect_error_containing(pad_model("wrap", {0, 0, 0, 0, 0, 0, 0, 0}), {"pad7", "'wrap'", "not supported"});
+  expect_error_containing(pad_model("reflect", {0, 0, 0, 3, 0, 0, 0, 0}), {"pad7", "reflect", "smaller"});
+  expect_error_containing(pad_model("constant", {0, 0, 1, 1}), {"pad7", "rank 4"});
+  expect_error_containing(pad_model("constant", {0, 0, -3, 0, 0, 0, 0, 0}), {"pad7", "remove more"});
+
+  ModelBuilder runtime_pads(13);
+  runtime_pads.input("x", {1, 1, 2, 3}).input("p", {8});
+  runtime_pads.node("Pad", {"x", "p"}, "y", "pad8");
+  runtime_pads.output("y");
+  expect_error_containing(runtime_pads, {"pad8", "'pads'", "constant or initializer"});
 }
 
 TEST(OnnxImport, UnsupportedAttributeNamesNodeAndAttribute) {
