@@ -685,34 +685,16 @@ class PlanBackend final : public Backend {
         body.weight_transposed = step.gemm.weight_transposed;
         runtime_->launch(sb.group_count * body.rows, body);
       } else {
-        kernels::ConvCorrectionGeometry g;
-        const ConvShape& c = step.conv;
-        g.in_channels = c.in_channels;
-        g.in_height = c.in_height;
-        g.in_width = c.in_width;
-        g.out_channels = c.out_channels;
-        g.out_height = c.out_height;
-        g.out_width = c.out_width;
-        g.kernel_h = c.kernel_h;
-        g.kernel_w = c.kernel_w;
-        g.stride_h = c.stride_h;
-        g.stride_w = c.stride_w;
-        g.pad_h = c.pad_h;
-        g.pad_w = c.pad_w;
-        g.dilation_h = c.dilation_h;
-        g.dilation_w = c.dilation_w;
-        g.groups = c.groups;
-        const int64_t work = sb.group_count * count * c.out_height * c.out_width;
+        const kernels::Conv2dGeometry g = conv_geometry_for(step, count);
+        const int64_t work = sb.group_count * count * g.out_h * g.out_w;
         if (step.op == StepOp::Conv) {
           kernels::ConvCorrectionBody body;
           fill_correction_fields(body, sb, clean_w, x, x_stride, y, y_per_trial);
-          body.images = count;
           body.g = g;
           runtime_->launch(work, body);
         } else {
           kernels::ConvTransposeCorrectionBody body;
           fill_correction_fields(body, sb, clean_w, x, x_stride, y, y_per_trial);
-          body.images = count;
           body.g = g;
           runtime_->launch(work, body);
         }

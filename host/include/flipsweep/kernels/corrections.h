@@ -12,6 +12,7 @@
 #include "flipsweep/core/host_device.h"
 #include "flipsweep/core/pointwise.h"
 #include "flipsweep/core/storage_formats.h"
+#include "flipsweep/kernels/direct_conv.h"
 
 namespace flipsweep::kernels {
 
@@ -56,24 +57,16 @@ struct DecodeCorrectionsBody {
   }
 };
 
-// Geometry shared by the conv correction bodies (2-D, NCHW, groups).
-struct ConvCorrectionGeometry {
-  int64_t in_channels = 0, in_height = 0, in_width = 0;
-  int64_t out_channels = 0, out_height = 0, out_width = 0;
-  int64_t kernel_h = 1, kernel_w = 1;
-  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dilation_h = 1, dilation_w = 1;
-  int64_t groups = 1;
-
-  // The work item of a correction body: index = (correction group, image, output pixel).
-  struct Site {
-    int64_t group, image, oh, ow;
-  };
-  FLIPSWEEP_HD Site site(int64_t i, int64_t images) const {
-    const int64_t pixels = out_height * out_width;
-    const int64_t rest = i % (images * pixels), pixel = rest % pixels;
-    return Site{i / (images * pixels), rest / pixels, pixel / out_width, pixel % out_width};
-  }
+// A conv correction body's work item: index = (correction group, image, output pixel), images
+// per trial = g.batch.
+struct CorrectionSite {
+  int64_t group, image, oh, ow;
 };
+FLIPSWEEP_HD CorrectionSite correction_site(const Conv2dGeometry& g, int64_t i) {
+  const int64_t pixels = g.out_h * g.out_w;
+  const int64_t rest = i % (g.batch * pixels), pixel = rest % pixels;
+  return CorrectionSite{i / (g.batch * pixels), rest / pixels, pixel / g.out_w, pixel % g.out_w};
+}
 
 // Index = (group, image, output pixel). Adds the group's corrections to y[trial, image, channel,
 // pixel] of a Conv whose dense pass used the clean weights (no bias: the epilogue adds it).
@@ -86,29 +79,28 @@ struct ConvCorrectionBody {
   int64_t x_trial_stride = 0;  // 0 when the input is shared by all trials
   float* y = nullptr;
   int64_t y_trial_stride = 0;
-  int64_t images = 0;
-  ConvCorrectionGeometry g;
+  Conv2dGeometry g;  // batch = images per trial
 
   FLIPSWEEP_HD void operator()(int64_t i) const {
-    const ConvCorrectionGeometry::Site at = g.site(i, images);
+    const CorrectionSite at = correction_site(g, i);
     const int64_t n = at.image, oh = at.oh, ow = at.ow;
     const CorrectionGroup& group = groups[at.group];
     const int64_t o = group.out_channel;
-    const int64_t channels_per_group = g.in_channels / g.groups;
-    const int64_t first_channel = (o / (g.out_channels / g.groups)) * channels_per_group;
+    const int64_t channels_per_group = g.in_channels / g.group;
+    const int64_t first_channel = (o / (g.out_channels / g.group)) * channels_per_group;
     const int64_t taps = g.kernel_h * g.kernel_w;
-    const float* image = x + group.trial * x_trial_stride + n * g.in_channels * g.in_height * g.in_width;
-    float* out = y + group.trial * y_trial_stride + ((n * g.out_channels + o) * g.out_height + oh) * g.out_width + ow;
+    const float* image = x + group.trial * x_trial_stride + n * g.in_channels * g.in_h * g.in_w;
+    float* out = y + group.trial * y_trial_stride + ((n * g.out_channels + o) * g.out_h + oh) * g.out_w + ow;
 
     float sum = 0.0f;
     bool exact = true, applied = false;
     for (int64_t k = group.first; k < group.first + group.count && exact; ++k) {
       const int64_t within = corrections[k].element - o * channels_per_group * taps;
       const int64_t c = within / taps, kh = (within % taps) / g.kernel_w, kw = within % g.kernel_w;
-      const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
-      const int64_t iw = ow * g.stride_w - g.pad_w + kw * g.dilation_w;
-      if (ih < 0 || ih >= g.in_height || iw < 0 || iw >= g.in_width) continue;  // padded tap: no contribution
-      exact = add_difference(sum, image[((first_channel + c) * g.in_height + ih) * g.in_width + iw], effective[k],
+      const int64_t ih = oh * g.stride_h - g.pad_top + kh * g.dilation_h;
+      const int64_t iw = ow * g.stride_w - g.pad_left + kw * g.dilation_w;
+      if (ih < 0 || ih >= g.in_h || iw < 0 || iw >= g.in_w) continue;  // padded tap: no contribution
+      exact = add_difference(sum, image[((first_channel + c) * g.in_h + ih) * g.in_w + iw], effective[k],
                              corrections[k].clean);
       applied = true;
     }
@@ -128,10 +120,10 @@ struct ConvCorrectionBody {
           float weight = w[e];
           while (next < end && corrections[next].element - o * channels_per_group * taps < e) ++next;
           if (next < end && corrections[next].element - o * channels_per_group * taps == e) weight = effective[next];
-          const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
-          const int64_t iw = ow * g.stride_w - g.pad_w + kw * g.dilation_w;
-          if (ih < 0 || ih >= g.in_height || iw < 0 || iw >= g.in_width) continue;
-          direct += core::mul_rn(weight, image[((first_channel + c) * g.in_height + ih) * g.in_width + iw]);
+          const int64_t ih = oh * g.stride_h - g.pad_top + kh * g.dilation_h;
+          const int64_t iw = ow * g.stride_w - g.pad_left + kw * g.dilation_w;
+          if (ih < 0 || ih >= g.in_h || iw < 0 || iw >= g.in_w) continue;
+          direct += core::mul_rn(weight, image[((first_channel + c) * g.in_h + ih) * g.in_w + iw]);
         }
     *out = direct;
   }
@@ -148,8 +140,7 @@ struct ConvTransposeCorrectionBody {
   int64_t x_trial_stride = 0;
   float* y = nullptr;
   int64_t y_trial_stride = 0;
-  int64_t images = 0;
-  ConvCorrectionGeometry g;
+  Conv2dGeometry g;  // batch = images per trial
 
   // Input coordinate feeding output `o` through tap `k`, or -1.
   FLIPSWEEP_HD static int64_t source(int64_t o, int64_t k, int64_t stride, int64_t pad, int64_t dilation, int64_t size) {
@@ -160,25 +151,25 @@ struct ConvTransposeCorrectionBody {
   }
 
   FLIPSWEEP_HD void operator()(int64_t i) const {
-    const ConvCorrectionGeometry::Site at = g.site(i, images);
+    const CorrectionSite at = correction_site(g, i);
     const int64_t n = at.image, oh = at.oh, ow = at.ow;
     const CorrectionGroup& group = groups[at.group];
     const int64_t o = group.out_channel;
-    const int64_t out_per_group = g.out_channels / g.groups, in_per_group = g.in_channels / g.groups;
+    const int64_t out_per_group = g.out_channels / g.group, in_per_group = g.in_channels / g.group;
     const int64_t group_of_o = o / out_per_group, o_local = o % out_per_group;
     const int64_t taps = g.kernel_h * g.kernel_w;
-    const float* image = x + group.trial * x_trial_stride + n * g.in_channels * g.in_height * g.in_width;
-    float* out = y + group.trial * y_trial_stride + ((n * g.out_channels + o) * g.out_height + oh) * g.out_width + ow;
+    const float* image = x + group.trial * x_trial_stride + n * g.in_channels * g.in_h * g.in_w;
+    float* out = y + group.trial * y_trial_stride + ((n * g.out_channels + o) * g.out_h + oh) * g.out_w + ow;
 
     float sum = 0.0f;
     bool exact = true, applied = false;
     for (int64_t k = group.first; k < group.first + group.count && exact; ++k) {
       const int64_t e = corrections[k].element;
       const int64_t c = e / (out_per_group * taps), kh = (e % taps) / g.kernel_w, kw = e % g.kernel_w;
-      const int64_t ih = source(oh, kh, g.stride_h, g.pad_h, g.dilation_h, g.in_height);
-      const int64_t iw = source(ow, kw, g.stride_w, g.pad_w, g.dilation_w, g.in_width);
+      const int64_t ih = source(oh, kh, g.stride_h, g.pad_top, g.dilation_h, g.in_h);
+      const int64_t iw = source(ow, kw, g.stride_w, g.pad_left, g.dilation_w, g.in_w);
       if (ih < 0 || iw < 0) continue;
-      exact = add_difference(sum, image[(c * g.in_height + ih) * g.in_width + iw], effective[k], corrections[k].clean);
+      exact = add_difference(sum, image[(c * g.in_h + ih) * g.in_w + iw], effective[k], corrections[k].clean);
       applied = true;
     }
     if (exact) {
@@ -188,17 +179,17 @@ struct ConvTransposeCorrectionBody {
     float direct = 0.0f;
     for (int64_t c = group_of_o * in_per_group; c < (group_of_o + 1) * in_per_group; ++c)
       for (int64_t kh = 0; kh < g.kernel_h; ++kh) {
-        const int64_t ih = source(oh, kh, g.stride_h, g.pad_h, g.dilation_h, g.in_height);
+        const int64_t ih = source(oh, kh, g.stride_h, g.pad_top, g.dilation_h, g.in_h);
         if (ih < 0) continue;
         for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
-          const int64_t iw = source(ow, kw, g.stride_w, g.pad_w, g.dilation_w, g.in_width);
+          const int64_t iw = source(ow, kw, g.stride_w, g.pad_left, g.dilation_w, g.in_w);
           if (iw < 0) continue;
           const int64_t e = ((c * out_per_group + o_local) * g.kernel_h + kh) * g.kernel_w + kw;
           float weight = clean_weights[e];
           // Groups are small (a trial's changes in one output channel): a linear search is fine.
           for (int64_t k = group.first; k < group.first + group.count; ++k)
             if (corrections[k].element == e) weight = effective[k];
-          direct += core::mul_rn(weight, image[(c * g.in_height + ih) * g.in_width + iw]);
+          direct += core::mul_rn(weight, image[(c * g.in_h + ih) * g.in_w + iw]);
         }
       }
     *out = direct;

@@ -29,6 +29,20 @@ struct Conv2dGeometry {
   int64_t stride_h = 1, stride_w = 1;
   int64_t dilation_h = 1, dilation_w = 1;
   int64_t pad_top = 0, pad_left = 0;  // begin pads; end pads are implied by out_h/out_w
+
+  // Output element i of [T·B, M, OH, OW] as (trial, image, channel, row, column).
+  struct Output {
+    int64_t t, n, m, oh, ow;
+  };
+  FLIPSWEEP_HD Output output(int64_t i) const {
+    const int64_t ow = i % out_w;
+    int64_t rest = i / out_w;
+    const int64_t oh = rest % out_h;
+    rest /= out_h;
+    const int64_t m = rest % out_channels;
+    rest /= out_channels;
+    return Output{rest / batch, rest % batch, m, oh, ow};
+  }
 };
 
 // Conv: y [T·B, M, OH, OW]; w [M, C/group, KH, KW]; bias [M] or nullptr.
@@ -45,14 +59,8 @@ struct DirectConvBody {
   Conv2dGeometry g;
 
   FLIPSWEEP_HD void operator()(int64_t i) const {
-    const int64_t ow = i % g.out_w;
-    int64_t rest = i / g.out_w;
-    const int64_t oh = rest % g.out_h;
-    rest /= g.out_h;
-    const int64_t m = rest % g.out_channels;
-    rest /= g.out_channels;
-    const int64_t n = rest % g.batch;
-    const int64_t t = rest / g.batch;
+    const Conv2dGeometry::Output at = g.output(i);
+    const int64_t t = at.t, n = at.n, m = at.m, oh = at.oh, ow = at.ow;
     const int64_t in_per_group = g.in_channels / g.group;
     const int64_t out_per_group = g.out_channels / g.group;
     const int64_t first_channel = (m / out_per_group) * in_per_group;
@@ -94,14 +102,8 @@ struct DirectConvTransposeBody {
   Conv2dGeometry g;
 
   FLIPSWEEP_HD void operator()(int64_t i) const {
-    const int64_t ow = i % g.out_w;
-    int64_t rest = i / g.out_w;
-    const int64_t oh = rest % g.out_h;
-    rest /= g.out_h;
-    const int64_t m = rest % g.out_channels;
-    rest /= g.out_channels;
-    const int64_t n = rest % g.batch;
-    const int64_t t = rest / g.batch;
+    const Conv2dGeometry::Output at = g.output(i);
+    const int64_t t = at.t, n = at.n, m = at.m, oh = at.oh, ow = at.ow;
     const int64_t in_per_group = g.in_channels / g.group;
     const int64_t out_per_group = g.out_channels / g.group;
     const int64_t group = m / out_per_group;
