@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
       const auto start = std::chrono::steady_clock::now();
       for (int t = 0; t < trials; ++t) {
         fs::FaultSpec spec;
-        spec.rate = spec.rate_max = ber;
+        spec.rate = ber;
         fs::TrialFaults faults = injector.inject(weights, 1, static_cast<uint32_t>(t), spec);
         preparation.propagate(weights, faults.parameter_changes);
         injector.restore(weights, faults);

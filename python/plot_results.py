@@ -39,7 +39,8 @@ def main(argv):
         if ber <= 0:
             continue  # exact-fault campaigns have no BER axis
         series.setdefault(r["config"], []).append(
-            (ber, float(r["top1_mean"]), float(r["top1_std"]), float(r["clean_top1"]), r["saf"], r["format"]))
+            # top1_std is empty for a point with one trial: no band there.
+            (ber, float(r["top1_mean"]), float(r["top1_std"] or 0.0), float(r["clean_top1"]), r["saf"], r["format"]))
     if not series:
         print(f"plot_results.py: no plot: every BER in {summary} is 0, so there is no log-scaled BER axis "
               "(summary.md has the results)", file=sys.stderr)

@@ -16,6 +16,7 @@
 #include "flipsweep/error.h"
 #include "flipsweep/eval/evaluate.h"
 #include "flipsweep/model/weight_preparation.h"
+#include "campaign_support.h"
 #include "test_support.h"
 
 namespace flipsweep {
@@ -23,55 +24,7 @@ namespace {
 
 namespace fsys = std::filesystem;
 
-bool have_fashion_mnist() { return fsys::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"); }
-
-std::string scratch_dir(const std::string& name) {
-  const std::string dir = testing::binary_path("campaign_test/" + name);
-  fsys::remove_all(dir);
-  fsys::create_directories(dir);
-  return dir;
-}
-
-// The golden ResNet20 (3×32×32) reads Fashion-MNIST padded by 2 and replicated to 3 channels.
-std::string write_config(const std::string& dir, const std::string& extra, const std::string& models = "") {
-  const std::string path = dir + "/campaign.yaml";
-  std::ofstream out(path);
-  out << "name: test\nseed: 3\ntrials: 3\nber: [1.0e-5, 1.0e-4]\nformats: [fp32, q2.5]\n"
-      << "models:\n"
-      << (models.empty() ? "  - {name: plain, path: " + testing::source_path("tests/golden/resnet20_cifar/model.onnx") + "}\n"
-                         : models)
-      << "dataset:\n  spec: fashion-mnist-test\n  limit: 48\n  preprocess: {pad: 2, channels: 3}\n"
-      << "batch_size: 16\nthreads: 2\n"
-      << extra;
-  return path;
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-// trials.csv rows without the timing and shortcut columns, sorted: what must match between runs
-// (a resumed run has no results of the first run's BERs in memory, so it takes fewer shortcuts).
-std::vector<std::string> comparable_rows(const std::string& path) {
-  std::vector<std::string> rows;
-  for (auto r : read_trials_csv(path)) {
-    r.seconds = 0;
-    r.shortcut = "none";
-    rows.push_back(trials_csv_row(r));
-  }
-  std::sort(rows.begin(), rows.end());
-  return rows;
-}
-
-CampaignOptions quiet(const std::string& out, bool resume = false, bool save_faults = false) {
-  CampaignOptions o;
-  o.out_dir = out;
-  o.resume = resume;
-  o.save_faults = save_faults;
-  o.progress = false;
-  return o;
-}
+using namespace campaign_testing;
 
 TEST(Campaign, WritesResultsAndResumesToTheSameNumbers) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/install-deps.sh installs it)";
@@ -469,18 +422,28 @@ TEST(Campaign, BadConfigValuesFailBeforeAnyWork) {
 
 TEST(CampaignResults, TrialsCsvRecordsTheShortcutAndReadsOldFiles) {
   const std::string dir = scratch_dir("trials_csv");
-  EXPECT_EQ(trials_csv_header().substr(trials_csv_header().rfind(',') + 1), "shortcut");
+  EXPECT_EQ(trials_csv_header().substr(trials_csv_header().rfind(',') + 1), "images");
   TrialRecord r;
   r.config = "m/fp32";
   r.format = "fp32";
   r.saf = "none";
   r.ber = 1e-6;
   r.shortcut = "same-as-ber:1e-07";
+  r.images = 200;
   write_file_atomically(dir + "/trials.csv", trials_csv_header() + "\n" + trials_csv_row(r) + "\n");
   auto back = read_trials_csv(dir + "/trials.csv");
   ASSERT_EQ(back.size(), 1u);
   EXPECT_EQ(back[0].shortcut, "same-as-ber:1e-07");
   EXPECT_EQ(back[0].flips_per_tensor, "");
+  EXPECT_EQ(back[0].images, 200);
+  // Files from before the images column.
+  write_file_atomically(dir + "/v2.csv",
+                        "config,format,saf,ber,trial,top1,top5,sdc,flips,nonfinite,all_nan,seconds,flips_per_tensor,"
+                        "shortcut\nm/fp32,fp32,none,1e-05,0,90.0000,99.0000,1.0000,2,0,0,0.010,w:2,clean\n");
+  back = read_trials_csv(dir + "/v2.csv");
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].shortcut, "clean");
+  EXPECT_EQ(back[0].images, -1);
   write_file_atomically(dir + "/old.csv",
                         "config,format,saf,ber,trial,top1,top5,sdc,flips,nonfinite,all_nan,seconds,flips_per_tensor\n"
                         "m/fp32,fp32,none,1e-05,0,90.0000,99.0000,1.0000,2,0,0,0.010,w:2\n"
@@ -491,7 +454,9 @@ TEST(CampaignResults, TrialsCsvRecordsTheShortcutAndReadsOldFiles) {
   EXPECT_EQ(back[0].flips_per_tensor, "w:2");
   EXPECT_EQ(back[1].shortcut, "none");
   EXPECT_EQ(back[1].top1, 91.0);
-  write_file_atomically(dir + "/bad.csv", trials_csv_header() + "\nm/fp32,fp32,none,1e-05,0,90,99,1,2,0,0,0.01,w:2,maybe\n");
+  write_file_atomically(dir + "/bad.csv", trials_csv_header() + "\nm/fp32,fp32,none,1e-05,0,90,99,1,2,0,0,0.01,w:2,maybe,48\n");
+  write_file_atomically(dir + "/negative.csv", trials_csv_header() + "\nm/fp32,fp32,none,1e-05,0,90,99,1,2,0,0,0.01,w:2,none,-4\n");
+  EXPECT_THROW(read_trials_csv(dir + "/negative.csv"), Error);
   EXPECT_THROW(read_trials_csv(dir + "/bad.csv"), Error);
 }
 

@@ -38,7 +38,7 @@ TEST(FaultInjector, Fp32FlipsAreTheRecordedBitsAndRestoreIsExact) {
   injector.apply_clean_encoding(weights);
   const WeightSet clean = weights;
   FaultSpec spec;
-  spec.rate = spec.rate_max = 1e-4;
+  spec.rate = 1e-4;
   TrialFaults faults = injector.inject(weights, 7, 3, spec);
   ASSERT_GT(faults.total_faults, 100);  // 270k weights × 32 bits × 1e-4 ≈ 870
   EXPECT_EQ(static_cast<int64_t>(faults.records.size()), faults.total_faults);
@@ -77,7 +77,6 @@ TEST(FaultInjector, MapsNestAcrossBersAndRepeatExactly) {
   for (double ber : {1e-5, 1e-4, 1e-3}) {
     FaultSpec spec;
     spec.rate = ber;
-    spec.rate_max = 1e-3;
     TrialFaults faults = injector.inject(weights, 11, 0, spec);
     auto current = fault_set(m, faults);
     EXPECT_TRUE(std::includes(current.begin(), current.end(), previous.begin(), previous.end())) << "BER " << ber;
@@ -97,7 +96,7 @@ TEST(FaultInjector, FaultsDependOnTensorNamesNotOrderOrSaf) {
   auto reversed = targets;
   std::reverse(reversed.begin(), reversed.end());
   FaultSpec spec;
-  spec.rate = spec.rate_max = 1e-4;
+  spec.rate = 1e-4;
   auto run = [&](const Model& m, std::vector<int> t) {
     FaultInjector injector(m, std::move(t), StorageFormat::fixed_point(2, 5));
     WeightSet w = WeightPreparation(m).prepare_clean();
@@ -124,7 +123,7 @@ TEST(FaultInjector, FixedPointCleanEncodingAndSignBitSelection) {
       EXPECT_LE(std::fabs(v), 4.0f);
     }
   FaultSpec spec;
-  spec.rate = spec.rate_max = 1e-2;
+  spec.rate = 1e-2;
   spec.bits = parse_bit_selection("sign", injector.format());
   TrialFaults faults = injector.inject(weights, 1, 1, spec);
   ASSERT_GT(faults.total_faults, 100);
@@ -138,7 +137,7 @@ TEST(FaultInjector, StuckAtCellsRecordTheirValue) {
   const WeightSet clean = weights;
   FaultSpec spec;
   spec.model = FaultModel::StuckAt;
-  spec.rate = spec.rate_max = 1e-3;
+  spec.rate = 1e-3;
   TrialFaults faults = injector.inject(weights, 2, 0, spec);
   int ones = 0, zeros = 0;
   for (const auto& r : faults.records) {

@@ -221,7 +221,7 @@ TEST(FaultSampling, CountIsBinomialAcrossRegimes) {
   for (const Case& c : cases) {
     std::vector<uint64_t> counts(draws);
     for (int trial = 0; trial < draws; ++trial) {
-      PhiloxStream stream = fault_stream({2024, static_cast<uint32_t>(trial), 3}, RandomPurpose::FlipPositions);
+      PhiloxStream stream = fault_stream({2024, static_cast<uint32_t>(trial), 3}, RandomPurpose::FlipBand);
       counts[trial] = sample_binomial(c.n, c.p, stream);
       ASSERT_LE(counts[trial], c.n);
     }
@@ -242,7 +242,7 @@ TEST(FaultSampling, MeanAndVarianceForHugeTensors) {
     double sum = 0.0, sum_squares = 0.0;
     const double mean = c.n * c.p, variance = c.n * c.p * (1 - c.p);
     for (int trial = 0; trial < draws; ++trial) {
-      PhiloxStream stream = fault_stream({77, static_cast<uint32_t>(trial), 0}, RandomPurpose::FlipPositions);
+      PhiloxStream stream = fault_stream({77, static_cast<uint32_t>(trial), 0}, RandomPurpose::FlipBand);
       const double deviation = static_cast<double>(sample_binomial(c.n, c.p, stream)) - mean;
       sum += deviation;
       sum_squares += deviation * deviation;
@@ -256,15 +256,15 @@ TEST(FaultSampling, MeanAndVarianceForHugeTensors) {
 
 TEST(FaultSampling, ExactAtTheEnds) {
   const FaultStreamKey key{5, 1, 2};
-  EXPECT_TRUE(sample_flips(key, 10000000000ull, 0.0, 0.0).empty());
-  EXPECT_TRUE(sample_flips(key, 10000000000ull, 0.0, 1e-3).empty());
-  // Thinning with a tiny keep probability still ends in a subset (here almost surely empty).
-  EXPECT_LE(sample_flips(key, 1000000, 1e-12, 1e-3).size(), 1u);
-  EXPECT_TRUE(sample_flips(key, 0, 0.5, 0.5).empty());
-  const std::vector<uint64_t> all = sample_flips(key, 1000, 1.0, 1.0);
+  EXPECT_TRUE(sample_flips(key, 10000000000ull, 0.0).empty());
+  EXPECT_TRUE(sample_flips(key, 10000000000ull, 0.0).empty());
+  // A rate far below anything a tensor this size can show (expected 1e-6 faults).
+  EXPECT_LE(sample_flips(key, 1000000, 1e-12).size(), 1u);
+  EXPECT_TRUE(sample_flips(key, 0, 0.5).empty());
+  const std::vector<uint64_t> all = sample_flips(key, 1000, 1.0);
   ASSERT_EQ(all.size(), 1000u);
   for (uint64_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i], i);
-  PhiloxStream stream = fault_stream(key, RandomPurpose::FlipPositions);
+  PhiloxStream stream = fault_stream(key, RandomPurpose::FlipBand);
   EXPECT_EQ(sample_binomial(10000000000ull, 0.0, stream), 0u);
   EXPECT_EQ(sample_binomial(10000000000ull, 1.0, stream), 10000000000ull);
   EXPECT_EQ(sample_binomial(0, 0.3, stream), 0u);
@@ -277,7 +277,7 @@ TEST(FaultSampling, HalfRateHasBinomialMeanAndVariance) {
   double sum = 0.0, sum_squares = 0.0;
   std::vector<uint64_t> counts(trials);
   for (int trial = 0; trial < trials; ++trial) {
-    const std::vector<uint64_t> flips = sample_flips({99, static_cast<uint32_t>(trial), 0}, 1000, 0.5, 0.5);
+    const std::vector<uint64_t> flips = sample_flips({99, static_cast<uint32_t>(trial), 0}, 1000, 0.5);
     ASSERT_TRUE(strictly_increasing_below(flips, 1000));
     counts[trial] = flips.size();
     const double deviation = flips.size() - 500.0;
@@ -297,7 +297,7 @@ TEST(FaultSampling, BerOneInABillionOnTenBillionBits) {
   double total = 0.0;
   uint64_t above_2_33 = 0;
   for (int trial = 0; trial < trials; ++trial) {
-    const std::vector<uint64_t> flips = sample_flips({1, static_cast<uint32_t>(trial), 17}, bits, 1e-9, 1e-9);
+    const std::vector<uint64_t> flips = sample_flips({1, static_cast<uint32_t>(trial), 17}, bits, 1e-9);
     ASSERT_TRUE(strictly_increasing_below(flips, bits));
     counts[trial] = flips.size();
     total += flips.size();
@@ -313,20 +313,20 @@ TEST(FaultSampling, PositionsAreUniformOverTheTensorAndTheWord) {
   struct Case {
     uint64_t bits;
     double ber;
-    double ber_max;
     int trials;
     const char* what;
   };
   const Case cases[] = {
-      {1000000, 1e-3, 1e-3, 200, "sparse"},
-      {1000000, 2e-4, 1e-3, 1000, "sparse, thinned from 1e-3"},
-      {640, 0.7, 0.7, 500, "dense, complement sampler"},
-      {6400, 0.3, 0.3, 100, "dense, direct sampler"},
+      {1000000, 1e-3, 200, "sparse"},
+      {1000000, 2e-4, 1000, "sparse, inside a band"},
+      {1000000, 0x1p-12, 1000, "sparse, on a band's lower edge"},
+      {640, 0.7, 500, "dense, complement sampler"},
+      {6400, 0.3, 100, "dense, direct sampler"},
   };
   for (const Case& c : cases) {
     std::vector<double> tensor_bins(64, 0.0), bit_in_word(32, 0.0);
     for (int trial = 0; trial < c.trials; ++trial) {
-      const std::vector<uint64_t> flips = sample_flips({31337, static_cast<uint32_t>(trial), 4}, c.bits, c.ber, c.ber_max);
+      const std::vector<uint64_t> flips = sample_flips({31337, static_cast<uint32_t>(trial), 4}, c.bits, c.ber);
       ASSERT_TRUE(strictly_increasing_below(flips, c.bits)) << c.what;
       for (uint64_t position : flips) {
         tensor_bins[position * 64 / c.bits] += 1.0;
@@ -351,7 +351,7 @@ TEST(FaultSampling, EverySubsetIsEquallyLikely) {
     std::map<std::vector<uint64_t>, double> frequency;
     const int draws = 30000;
     for (int draw = 0; draw < draws; ++draw) {
-      PhiloxStream stream = fault_stream({8, static_cast<uint32_t>(draw), 0}, RandomPurpose::FlipPositions);
+      PhiloxStream stream = fault_stream({8, static_cast<uint32_t>(draw), 0}, RandomPurpose::FlipBand);
       const std::vector<uint64_t> subset = sample_distinct_positions(c.count, c.range, stream);
       ASSERT_EQ(subset.size(), c.count);
       ASSERT_TRUE(strictly_increasing_below(subset, c.range));
@@ -366,37 +366,82 @@ TEST(FaultSampling, EverySubsetIsEquallyLikely) {
   }
 }
 
-TEST(FaultSampling, ThinnedCountIsStillBinomial) {
-  // 5e-5 thinned from 1e-3 on 1e5 bits: each kept bit is a Bernoulli(1e-3) times a
-  // Bernoulli(0.05), so the count must be Binomial(1e5, 5e-5) (mean 5).
-  const int trials = 20000;
-  std::vector<uint64_t> counts(trials);
-  for (int trial = 0; trial < trials; ++trial) {
-    counts[trial] = sample_flips({4242, static_cast<uint32_t>(trial), 9}, 100000, 5e-5, 1e-3).size();
+TEST(FaultSampling, CountsAreBinomialAtManyRates) {
+  // The count at rate r sums the bands below r's band and the members of r's band with U < r, so
+  // every kind of rate is checked: mid-band, on a band's lower edge (that band adds nothing),
+  // just below an edge, in the top band, above 1/2 (band 0 with its p = 1) and tiny.
+  struct Case {
+    uint64_t bits;
+    double rate;
+  };
+  const Case cases[] = {{100000, 5e-5},         {100000, 0x1p-14},         {100000, 0x1p-14 * (1 - 0x1p-40)},
+                        {100000, 3e-3},         {20000, 0.1},              {2000, 0.3},
+                        {2000, 0.75},           {10000000000ull, 3e-10},   {1000, 0.5}};
+  const int trials = 4000;
+  for (const Case& c : cases) {
+    std::vector<uint64_t> counts(trials);
+    for (int trial = 0; trial < trials; ++trial)
+      counts[trial] = sample_flips({4242, static_cast<uint32_t>(trial), 9}, c.bits, c.rate).size();
+    char what[96];
+    std::snprintf(what, sizeof what, "flip count, bits %llu, rate %.17g", static_cast<unsigned long long>(c.bits), c.rate);
+    EXPECT_TRUE(fits(binomial_fit(counts, c.bits, c.rate), what));
   }
-  EXPECT_TRUE(fits(binomial_fit(counts, 100000, 5e-5), "thinned count, 5e-5 from 1e-3"));
 }
 
-TEST(FaultSampling, LowerRatesNestInsideHigherOnes) {
-  const uint64_t bits = 10000000;
-  const double ber_max = 1e-4;
-  size_t flips_at_lowest = 0;
-  for (uint32_t trial = 0; trial < 200; ++trial) {
-    const FaultStreamKey key{555, trial, 12};
-    const std::vector<uint64_t> low = sample_flips(key, bits, 1e-6, ber_max);
-    const std::vector<uint64_t> middle = sample_flips(key, bits, 1e-5, ber_max);
-    const std::vector<uint64_t> high = sample_flips(key, bits, 1e-4, ber_max);
-    ASSERT_TRUE(std::includes(middle.begin(), middle.end(), low.begin(), low.end())) << "trial " << trial;
-    ASSERT_TRUE(std::includes(high.begin(), high.end(), middle.begin(), middle.end())) << "trial " << trial;
-    flips_at_lowest += low.size();
+TEST(FaultSampling, BandUniformsLieInTheirBands) {
+  // Every drawn fault carries its U; at rate r exactly those with U < r are faulty.
+  const FaultStreamKey key{77, 3, tensor_name_key("layer1.0.conv1.weight")};
+  const uint64_t bits = 2000000;
+  const std::vector<BandedFault> drawn = sample_banded_faults(FaultKind::BitFlip, key, bits, 3e-3);
+  ASSERT_GT(drawn.size(), 3000u);
+  for (size_t i = 0; i < drawn.size(); ++i) {
+    ASSERT_LT(drawn[i].u, 0x1p-8) << "3e-3 lies in [2^-9, 2^-8)";
+    ASSERT_GE(drawn[i].u, 0.0);
+    if (i > 0) ASSERT_LT(drawn[i - 1].position, drawn[i].position);
   }
-  // Not vacuous: ~10 flips per trial at 1e-6 (sd of the total ~45).
-  EXPECT_NEAR(static_cast<double>(flips_at_lowest), 2000.0, 300.0);
-  // Stuck-at faults nest the same way.
-  const FaultStreamKey key{555, 0, 12};
-  const std::vector<uint64_t> stuck_low = sample_stuck_at_positions(key, bits, 2e-5, 1e-4);
-  const std::vector<uint64_t> stuck_high = sample_stuck_at_positions(key, bits, 7e-5, 1e-4);
-  EXPECT_TRUE(std::includes(stuck_high.begin(), stuck_high.end(), stuck_low.begin(), stuck_low.end()));
+  for (double rate : {1e-6, 1e-4, 0x1p-9, 2.5e-3, 3e-3}) {
+    std::vector<uint64_t> below;
+    for (const BandedFault& f : drawn)
+      if (f.u < rate) below.push_back(f.position);
+    EXPECT_EQ(below, sample_flips(key, bits, rate)) << "rate " << rate;
+  }
+  EXPECT_EQ(fault_band_of_rate(1.0), 0);
+  EXPECT_EQ(fault_band_of_rate(0.5), 0);
+  EXPECT_EQ(fault_band_of_rate(0.4999), 1);
+  EXPECT_EQ(fault_band_of_rate(0x1p-10), 9);
+  EXPECT_EQ(fault_band_of_rate(0x1p-10 * 0.999), 10);
+  EXPECT_EQ(fault_band_of_rate(0x1p-64), 63);
+  EXPECT_EQ(fault_band_of_rate(1e-30), kBottomFaultBand);
+}
+
+TEST(FaultSampling, LowerRatesNestInsideHigherOnesForEveryPair) {
+  // No rate list exists: any two rates, drawn log-uniformly over [1e-8, 1] (and a few edges),
+  // must nest, for flips and stuck cells alike.
+  const uint64_t bits = 200000;
+  std::vector<double> rates = {0.0, 1e-8, 0x1p-20, 1e-6, 1e-5, 1.5e-5, 1e-4, 0x1p-13, 3e-3, 0.2, 0.5, 0.9, 1.0};
+  PhiloxStream pick(philox_key_for_seed(2024), 0, 0, 0);
+  for (int i = 0; i < 12; ++i) rates.push_back(std::pow(10.0, -8.0 * pick.next_uniform_closed_open()));
+  std::sort(rates.begin(), rates.end());
+  size_t faults_at_1e_5 = 0;
+  for (uint32_t trial = 0; trial < 10; ++trial) {
+    const FaultStreamKey key{555, trial, 12};
+    std::vector<uint64_t> previous_flips, previous_stuck;
+    for (double rate : rates) {
+      const std::vector<uint64_t> flips = sample_flips(key, bits, rate);
+      const std::vector<uint64_t> stuck = sample_stuck_at_positions(key, bits, rate);
+      ASSERT_TRUE(std::includes(flips.begin(), flips.end(), previous_flips.begin(), previous_flips.end()))
+          << "trial " << trial << " rate " << rate;
+      ASSERT_TRUE(std::includes(stuck.begin(), stuck.end(), previous_stuck.begin(), previous_stuck.end()))
+          << "trial " << trial << " rate " << rate;
+      if (rate == 1e-5) faults_at_1e_5 += flips.size();
+      previous_flips = flips;
+      previous_stuck = stuck;
+    }
+    EXPECT_EQ(previous_flips.size(), bits);  // rate 1: every bit
+  }
+  // Not vacuous: ~2 flips per trial at 1e-5.
+  EXPECT_GT(faults_at_1e_5, 5u);
+  EXPECT_LT(faults_at_1e_5, 45u);
 }
 
 TEST(FaultSampling, SameKeysGiveSameFlipsInAnyOrderOnAnyThread) {
@@ -405,7 +450,7 @@ TEST(FaultSampling, SameKeysGiveSameFlipsInAnyOrderOnAnyThread) {
   std::map<std::pair<uint32_t, uint32_t>, std::vector<uint64_t>> in_order;
   for (uint32_t trial = 0; trial < trials; ++trial)
     for (uint32_t tensor = 0; tensor < tensors; ++tensor)
-      in_order[{trial, tensor}] = sample_flips({123456789, trial, tensor}, bits_of(tensor), 1e-4, 1e-3);
+      in_order[{trial, tensor}] = sample_flips({123456789, trial, tensor}, bits_of(tensor), 1e-4);
 
   // Four threads, each taking every fourth (trial, tensor) pair, walking backwards.
   const int thread_count = 4;
@@ -416,7 +461,7 @@ TEST(FaultSampling, SameKeysGiveSameFlipsInAnyOrderOnAnyThread) {
     threads.emplace_back([&, t] {
       for (int index = static_cast<int>(trials * tensors) - 1 - t; index >= 0; index -= thread_count) {
         const uint32_t trial = index / tensors, tensor = index % tensors;
-        per_thread[t][index] = sample_flips({123456789, trial, tensor}, bits_of(tensor), 1e-4, 1e-3);
+        per_thread[t][index] = sample_flips({123456789, trial, tensor}, bits_of(tensor), 1e-4);
       }
     });
   }
@@ -429,15 +474,14 @@ TEST(FaultSampling, SameKeysGiveSameFlipsInAnyOrderOnAnyThread) {
 
 TEST(FaultSampling, EveryKeyPartMatters) {
   const uint64_t bits = 1000000;
-  const std::vector<uint64_t> base = sample_flips({10, 20, 30}, bits, 1e-4, 1e-4);
+  const std::vector<uint64_t> base = sample_flips({10, 20, 30}, bits, 1e-4);
   ASSERT_FALSE(base.empty());
-  EXPECT_NE(base, sample_flips({11, 20, 30}, bits, 1e-4, 1e-4));
-  EXPECT_NE(base, sample_flips({10 + (uint64_t{1} << 32), 20, 30}, bits, 1e-4, 1e-4));  // high seed word
-  EXPECT_NE(base, sample_flips({10, 21, 30}, bits, 1e-4, 1e-4));
-  EXPECT_NE(base, sample_flips({10, 20, 31}, bits, 1e-4, 1e-4));
-  EXPECT_NE(base, sample_stuck_at_positions({10, 20, 30}, bits, 1e-4, 1e-4));
-  // A different ber_max is a different (un-nested) draw, as documented.
-  EXPECT_NE(base, sample_flips({10, 20, 30}, bits, 1e-4, 2e-4));
+  EXPECT_NE(base, sample_flips({11, 20, 30}, bits, 1e-4));
+  EXPECT_NE(base, sample_flips({10 + (uint64_t{1} << 32), 20, 30}, bits, 1e-4));  // high seed word
+  EXPECT_NE(base, sample_flips({10, 21, 30}, bits, 1e-4));
+  EXPECT_NE(base, sample_flips({10, 20, 31}, bits, 1e-4));
+  EXPECT_NE(base, sample_stuck_at_positions({10, 20, 30}, bits, 1e-4));
+  EXPECT_NE(base, sample_flips({10, 20, 30 + (uint64_t{1} << 40)}, bits, 1e-4));  // high tensor-key word
 }
 
 TEST(FaultSampling, StuckAtValuesAreKeyedFairCoins) {
@@ -459,26 +503,29 @@ TEST(FaultSampling, StuckAtValuesAreKeyedFairCoins) {
 
 TEST(FaultSampling, RejectsInvalidRates) {
   const FaultStreamKey key{1, 0, 0};
-  EXPECT_THROW(sample_flips(key, 100, 1e-3, 1e-4), flipsweep::Error);  // ber > ber_max
-  EXPECT_THROW(sample_flips(key, 100, -1e-3, 1e-3), flipsweep::Error);
-  EXPECT_THROW(sample_flips(key, 100, 0.5, 1.5), flipsweep::Error);
-  EXPECT_THROW(sample_flips(key, 100, std::nan(""), 0.5), flipsweep::Error);
-  EXPECT_THROW(sample_flips(key, (uint64_t{1} << 53) + 1, 0.0, 0.0), flipsweep::Error);
+  EXPECT_THROW(sample_flips(key, 100, 1.0 + 1e-9), flipsweep::Error);
+  EXPECT_THROW(sample_flips(key, 100, -1e-3), flipsweep::Error);
+  EXPECT_THROW(sample_flips(key, 100, 1.5), flipsweep::Error);
+  EXPECT_THROW(sample_flips(key, 100, std::nan("")), flipsweep::Error);
+  EXPECT_THROW(sample_flips(key, (uint64_t{1} << 53) + 1, 0.0), flipsweep::Error);
 }
 
 TEST(FaultSampling, StreamLayoutIsPinned) {
   // Fault maps of published campaigns are reproduced from their seeds, so the mapping
   // (seed, trial, tensor) -> flips must never change by accident. Update these values only
   // with a deliberate, documented change of the counter layout or algorithms.
-  const FaultStreamKey key{42, 0, 0};
-  EXPECT_EQ(sample_flips(key, 1000000, 1e-5, 1e-5),
-            (std::vector<uint64_t>{13943, 34507, 77611, 83967, 356475, 390442, 567449, 641213, 705426, 849717, 896775}));
-  EXPECT_EQ(sample_flips(key, 1000000, 3e-6, 1e-5),
-            (std::vector<uint64_t>{13943, 34507, 77611, 83967, 390442, 849717}));
-  EXPECT_EQ(sample_stuck_at_positions(key, 1000000, 1e-5, 1e-5),
-            (std::vector<uint64_t>{49586, 165712, 233865, 349250, 351648, 515242, 566227, 573211, 575426, 596853, 887374}));
-  PhiloxStream stream = fault_stream(key, RandomPurpose::FlipPositions);
-  EXPECT_EQ(sample_binomial(100000000, 1e-3, stream), 100102u);
+  // FNV-1a 64's published values for "" and "a".
+  EXPECT_EQ(tensor_name_key(""), 0xcbf29ce484222325ull);
+  EXPECT_EQ(tensor_name_key("a"), 0xaf63dc4c8601ec8cull);
+  const FaultStreamKey key{42, 0, tensor_name_key("conv1.weight")};
+  EXPECT_EQ(sample_flips(key, 1000000, 1e-5),
+            (std::vector<uint64_t>{196720, 280594, 487074, 688153, 704954, 876348, 979197}));
+  EXPECT_EQ(sample_flips(key, 1000000, 3e-6),
+            (std::vector<uint64_t>{280594, 876348}));
+  EXPECT_EQ(sample_stuck_at_positions(key, 1000000, 1e-5),
+            (std::vector<uint64_t>{18523, 243026, 310270, 317496, 348568, 469259, 564085, 715958, 962435, 986005}));
+  PhiloxStream stream = fault_stream(key, RandomPurpose::FlipBand);
+  EXPECT_EQ(sample_binomial(100000000, 1e-3, stream), 100187u);
 }
 
 }  // namespace

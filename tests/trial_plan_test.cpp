@@ -159,7 +159,7 @@ TEST(TrialPlan, FaultedBlocksMatchTheCpuBackendSlotBySlot) {
     auto plan = make_host_plan_backend(model, options);
     auto cpu = make_cpu_backend(model, options, trials);
     FaultSpec spec;
-    spec.rate = spec.rate_max = c.ber;
+    spec.rate = c.ber;
     spec.bits = parse_bit_selection(c.bits, format);
     const int64_t faults = load_faulted_slots(model, format, targets, spec, 11, trials, {plan.get(), cpu.get()});
     ASSERT_GT(faults, 0);
@@ -405,7 +405,7 @@ TEST(CudaBackend, FaultedBlocksMatchTheCpuBackendSlotBySlot) {
         auto gpu = cuda::make_cuda_backend(model, options);
         auto cpu = make_cpu_backend(model, options, trials);
         FaultSpec spec;
-        spec.rate = spec.rate_max = 3e-4;
+        spec.rate = 3e-4;
         ASSERT_GT(load_faulted_slots(model, format, TargetSpec{}, spec, 5, trials, {gpu.get(), cpu.get()}), 0);
         const std::vector<int> slots{0, 1, 2, 3};
         const Tensor a = run_on(*gpu, slots, input), b = run_on(*cpu, slots, input);

@@ -125,15 +125,15 @@ FLIPSWEEP_HD void core_check_element(float x, uint32_t index, uint32_t* out) {
   core::FaultStreamKey stream_key;
   stream_key.campaign_seed = 20240601ull + float_to_bits(x);
   stream_key.trial = index;
-  stream_key.tensor_index = 7;
-  const double u = core::position_uniform(stream_key, core::RandomPurpose::FlipThinning, index);
+  stream_key.tensor_key = 0x0123456789ABCDEFull * (index + 1);
+  const double u = core::position_uniform(stream_key, core::RandomPurpose::FlipUniform, index);
   const uint64_t u53 = static_cast<uint64_t>(u * 0x1p53);  // exact: u is a multiple of 2^-53
   out[kColumnPositionUniformHigh] = static_cast<uint32_t>(u53 >> 32);
   out[kColumnPositionUniformLow] = static_cast<uint32_t>(u53);
   out[kColumnStuckAtValue] = core::stuck_at_value(stream_key, index) ? 1u : 0u;
   // Inversion (mean < 10), BTRS (mean >= 10) and the complement branch (p > 1/2).
   const double rates[3] = {1e-3, 0.05, 0.7};
-  core::PhiloxStream stream = core::fault_stream(stream_key, core::RandomPurpose::FlipPositions);
+  core::PhiloxStream stream = core::fault_stream(stream_key, core::RandomPurpose::FlipBand, static_cast<int>(index % 65u));
   const uint64_t n = 1000u + 37u * static_cast<uint64_t>(index);
   out[kColumnBinomial] = static_cast<uint32_t>(core::sample_binomial(n, rates[index % 3u], stream));
   out[kColumnNextBelow] = static_cast<uint32_t>(stream.next_below(1000003u));

@@ -19,11 +19,13 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <tuple>
 #include <unordered_map>
 
 #include "flipsweep/backend/backend.h"
 #include "flipsweep/backend/backend_factory.h"
+#include "flipsweep/campaign/campaign_folder.h"
 #include "flipsweep/campaign/results.h"
 #include "flipsweep/error.h"
 #include "flipsweep/eval/evaluate.h"
@@ -31,6 +33,7 @@
 #include "flipsweep/model/weight_preparation.h"
 #include "flipsweep/model/weight_transform.h"
 #include "flipsweep/util/progress.h"
+#include "flipsweep/util/sha256.h"
 #include "flipsweep/util/yaml_config.h"
 
 namespace flipsweep {
@@ -162,6 +165,11 @@ class AppendFile {
     if (!file_) throw Error(path + ": cannot open for appending: " + std::strerror(errno));
     if (fresh) line(header);
   }
+  // Writes part of a line and flushes it, without the newline: only the kill tests use this.
+  void partial(const std::string& text) {
+    std::fputs(text.c_str(), file_);
+    std::fflush(file_);
+  }
   ~AppendFile() {
     if (file_) std::fclose(file_);
   }
@@ -176,6 +184,45 @@ class AppendFile {
   std::string path_;
   std::FILE* file_ = nullptr;
 };
+
+constexpr const char* kFaultsHeader = "config,ber,trial,tensor,element,bit,kind";
+
+// The kill tests' hook (tests/campaign_kill_test.cpp): with FLIPSWEEP_KILL_AT=EVENT:N in the
+// environment the process raises SIGKILL the N-th time it reaches EVENT, so that a test can stop a
+// campaign at an exact point (during the clean pass, mid-trial, halfway through writing a row of
+// trials.csv or faults.csv, before the summary) and check that --resume loses nothing. Events:
+// config, clean, inject, row, row-half, faults-half, summary. Unset: no effect.
+struct KillSwitch {
+  std::string event;
+  int64_t remaining = 0;
+};
+KillSwitch g_kill_switch;
+
+void arm_kill_switch() {
+  g_kill_switch = KillSwitch{};
+  const char* text = std::getenv("FLIPSWEEP_KILL_AT");
+  if (!text) return;
+  const std::string value = text;
+  const size_t colon = value.find(':');
+  g_kill_switch.event = value.substr(0, colon);
+  g_kill_switch.remaining = colon == std::string::npos ? 1 : std::atoll(value.c_str() + colon + 1);
+}
+
+// True the one time the armed event is due; the caller then calls die_now() (after a partial
+// write, for the *-half events).
+bool kill_due(const char* event) {
+  return !g_kill_switch.event.empty() && g_kill_switch.event == event && --g_kill_switch.remaining == 0;
+}
+
+[[noreturn]] void die_now() {
+  std::fflush(nullptr);
+  std::raise(SIGKILL);
+  std::abort();
+}
+
+void kill_point(const char* event) {
+  if (kill_due(event)) die_now();
+}
 
 // SIGINT during a campaign: finish the block in progress, record it, stop. The handler puts the
 // default action back, so a second Ctrl-C ends the process at once (rows already appended stay
@@ -201,11 +248,49 @@ class SigintGuard {
   void (*previous_)(int) = SIG_DFL;
 };
 
+// Writes summary.csv and summary.md of a campaign folder from its rows, in campaign order when the
+// config is known. The table says so when the folder holds a shard or an unfinished campaign, so
+// that a partial table never looks complete. Returns the table.
+std::string write_summaries(const std::string& folder, const CampaignConfig* config, const std::string& title,
+                            std::vector<TrialRecord> records, std::vector<CleanRecord> clean) {
+  std::string notes;
+  if (config) {
+    sort_in_campaign_order(records, *config);
+    std::map<std::string, size_t> config_rank;
+    for (const CampaignModel& model : config->models)
+      for (const auto& format : config->formats) config_rank.emplace(model.name + "/" + format.name(), config_rank.size());
+    std::stable_sort(clean.begin(), clean.end(), [&](const CleanRecord& a, const CleanRecord& b) {
+      const auto ra = config_rank.find(a.config), rb = config_rank.find(b.config);
+      return (ra == config_rank.end() ? config_rank.size() : ra->second) <
+             (rb == config_rank.end() ? config_rank.size() : rb->second);
+    });
+    if (config->shard_count > 1)
+      notes += fmt::format("shard {}: this folder holds trials t with t mod {} = {} only; `flipsweep merge OUT` with "
+                           "the folders of all {} shards gives the campaign's table\n",
+                           shard_name(config->shard_index, config->shard_count), config->shard_count,
+                           config->shard_index, config->shard_count);
+    notes += incompleteness_report(count_points(*config, records));
+  }
+  const auto points = summarize(records, clean);
+  write_file_atomically(folder + "/summary.csv", summary_csv(points));
+  std::string table = summary_markdown(title, points);
+  if (!notes.empty()) table += "\n```\n" + notes + "```\n";
+  write_file_atomically(folder + "/summary.md", table);
+  return table;
+}
+
 }  // namespace
 
 void run_campaign(const CampaignConfig& config, const CampaignOptions& options) {
   validate_campaign_config(config);
-  const std::string out_dir = options.out_dir.empty() ? "results/" + config.name : options.out_dir;
+  arm_kill_switch();
+  // A shard's rows go to their own folder: results/<name>/shard-<i>-of-<n> unless --out.
+  const std::string default_out =
+      "results/" + config.name +
+      (config.shard_count > 1
+           ? "/shard-" + std::to_string(config.shard_index + 1) + "-of-" + std::to_string(config.shard_count)
+           : "");
+  const std::string out_dir = options.out_dir.empty() ? default_out : options.out_dir;
   const std::string trials_path = out_dir + "/trials.csv";
   const std::string faults_path = out_dir + "/faults.csv";
 
@@ -247,12 +332,52 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
     fsys::create_directories(out_dir, error);
     if (error) throw Error(out_dir + ": cannot create the output folder: " + error.message());
   }
+  // What decides the rows besides the config's own fields: the model files' content and the data.
+  CampaignConfig resolved_config = config;
+  for (size_t i = 0; i < models.size(); ++i) resolved_config.models[i].content_sha256 = sha256_of_file(config.models[i].path);
+  resolved_config.dataset_images = dataset->size();
+  resolved_config.dataset_fingerprint = dataset_fingerprint(config.dataset.paths);
+  resolved_config.backend = config.backend != BackendKind::Auto ? config.backend
+                            : backend_note.empty()              ? BackendKind::Cuda
+                                                                : BackendKind::Cpu;
+  resolved_config.trials_in_flight = first_backend->trial_slots();
+
+  // A resumed campaign must be the same campaign: refuse anything that would change the rows
+  // already recorded (more BERs, trials, formats or models only add rows). config.yaml then
+  // describes every recorded row: the recorded campaign extended by this run's additions.
+  CampaignConfig written_config = resolved_config;
+  std::vector<CleanRecord> clean_records;
+  const std::string recorded_config_path = out_dir + "/config.yaml";
+  if (options.resume && fsys::exists(recorded_config_path) && fsys::exists(trials_path)) {
+    CampaignConfig recorded;
+    try {
+      recorded = load_campaign_config(recorded_config_path, ConfigUse::Recorded);
+    } catch (const Error& e) {
+      throw Error(std::string("cannot resume: ") + e.what());
+    }
+    const std::vector<std::string> differences = campaign_differences(recorded, resolved_config, true);
+    if (!differences.empty()) {
+      std::string message = out_dir + ": cannot resume: this run differs from the recorded campaign (" +
+                            recorded_config_path + ") in what decides its results:";
+      for (const std::string& d : differences) message += "\n  " + d;
+      message += "\nrun it with the recorded settings, or as a new campaign with another --out";
+      throw Error(message);
+    }
+    written_config = union_of(recorded, resolved_config);
+  }
+  if (options.resume && fsys::exists(out_dir + "/clean.csv")) clean_records = read_clean_csv(out_dir + "/clean.csv");
+
   std::set<std::string> done;
   std::vector<TrialRecord> records;
   if (fsys::exists(trials_path)) {
     if (!options.resume)
       throw Error(trials_path + " already exists: pass --resume to finish that campaign, or choose another --out");
     records = read_trials_csv(trials_path);
+    for (const TrialRecord& r : records)
+      if (r.images >= 0 && r.images != dataset->size())
+        throw Error(out_dir + ": cannot resume: " + trials_path + " holds trials scored on " + std::to_string(r.images) +
+                    " images, this run would score " + std::to_string(dataset->size()) +
+                    " (dataset or --limit changed); use another --out for a new campaign");
     for (const auto& r : records) done.insert(trial_key(r.config, r.ber, r.trial));
     // Rewrite the file without a possibly half-written last line before appending.
     std::string content = trials_csv_header() + "\n";
@@ -264,10 +389,14 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
       throw Error(faults_path + " already exists: pass --resume to finish that campaign, or choose another --out");
     // Keep only the faults of recorded trials: a trial cut off before its row was written is run
     // again and writes its faults again.
-    std::ifstream in(faults_path);
-    std::string line, content;
-    std::getline(in, line);
-    content = line + "\n";
+    std::ifstream file(faults_path, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    // Text after the last newline is a line an interrupted append left half-written.
+    text.erase(text.find_last_of('\n') == std::string::npos ? 0 : text.find_last_of('\n') + 1);
+    std::istringstream in(text);
+    std::string line;
+    std::getline(in, line);  // the header, written anew below (it may itself be cut off)
+    std::string content = std::string(kFaultsHeader) + "\n";
     while (std::getline(in, line)) {
       const size_t a = line.find(','), b = line.find(',', a + 1), c = line.find(',', b + 1);
       if (c == std::string::npos) continue;
@@ -276,40 +405,27 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
     }
     write_file_atomically(faults_path, content);
   }
-  CampaignConfig resolved_config = config;
-  resolved_config.backend = config.backend != BackendKind::Auto ? config.backend
-                            : backend_note.empty()              ? BackendKind::Cuda
-                                                                : BackendKind::Cpu;
-  resolved_config.trials_in_flight = first_backend->trial_slots();
-
-  const std::string resolved = campaign_config_yaml(resolved_config);
-  if (options.resume && fsys::exists(out_dir + "/config.yaml")) {
-    std::ifstream in(out_dir + "/config.yaml");
-    const std::string previous((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    // Where the trials run (backend, device, tf32, trials in flight) never changes their results.
-    if (campaign_config_yaml_without_backend(previous) != campaign_config_yaml_without_backend(resolved))
-      std::cerr << "flipsweep: note: the config differs from " << out_dir
-                << "/config.yaml; recorded trials are kept as they are\n";
-  }
-  write_file_atomically(out_dir + "/config.yaml", resolved);
+  kill_point("config");
+  write_file_atomically(recorded_config_path, campaign_config_yaml(written_config));
   AppendFile trials_file(trials_path, trials_csv_header());
   std::unique_ptr<AppendFile> faults_file;
-  if (options.save_faults) faults_file = std::make_unique<AppendFile>(faults_path, "config,ber,trial,tensor,element,bit,kind");
+  if (options.save_faults) faults_file = std::make_unique<AppendFile>(faults_path, kFaultsHeader);
 
-  const double ber_max = *std::max_element(config.bers.begin(), config.bers.end());
-  const int64_t total_trials = static_cast<int64_t>(models.size() * config.formats.size() * config.bers.size()) * config.trials;
+  int64_t trials_in_share = 0;  // trial numbers of this shard (all of them unsharded)
+  for (int64_t t = 0; t < config.trials; ++t) trials_in_share += trial_in_shard(t, config) ? 1 : 0;
+  const int64_t total_trials =
+      static_cast<int64_t>(models.size() * config.formats.size() * config.bers.size()) * trials_in_share;
   Progress progress("campaign " + config.name, total_trials, "trials", options.progress);
   int64_t trials_seen = 0;
   double fault_seconds = 0.0, pass_seconds = 0.0;  // this run's trials: O(faults) work vs activation passes
   int64_t image_trials = 0;
-  std::vector<CleanRecord> clean_records;
   // Trials of this campaign already recorded (--resume).
   std::set<std::string> planned_configs;
   for (const auto& p : models)
     for (const auto& format : config.formats) planned_configs.insert(p.entry->name + "/" + format.name());
   int64_t already_done = 0;
   for (const auto& r : records)
-    already_done += planned_configs.count(r.config) && r.trial < config.trials &&
+    already_done += planned_configs.count(r.config) && r.trial < config.trials && trial_in_shard(r.trial, config) &&
                     std::find(config.bers.begin(), config.bers.end(), r.ber) != config.bers.end();
   int64_t recorded_now = 0;
   const auto stop_if_interrupted = [&] {
@@ -384,7 +500,21 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
       backend->set_storage_format(format);  // the words in load_weights' changes are in this format
       FaultSpec spec = config.faults;
       spec.bits = parse_bit_selection(config.bits, format);
-      spec.rate_max = ber_max;
+
+      // Trials not yet recorded (this shard's share), in campaign order.
+      std::vector<PendingTrial> pending;
+      for (double ber : config.bers)
+        for (int64_t trial = 0; trial < config.trials; ++trial) {
+          if (!trial_in_shard(trial, config)) continue;
+          ++trials_seen;
+          if (!done.count(trial_key(config_name, ber, trial))) pending.push_back({ber, trial, trials_seen});
+        }
+      const auto recorded_clean = std::find_if(clean_records.begin(), clean_records.end(),
+                                                [&](const CleanRecord& c) { return c.config == config_name; });
+      if (pending.empty() && recorded_clean != clean_records.end()) {
+        progress.advance(trials_seen);
+        continue;  // finished in an earlier run: no clean pass needed
+      }
 
       stop_if_interrupted();
       // The clean model in this storage format, loaded whole into every slot.
@@ -402,7 +532,9 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
       const EvalResult clean = evaluate(*backend, 0, *dataset, config.dataset.preprocess, eval_options);
       CleanRecord clean_record{config_name, format.name(), p.entry->saf, clean.top1_percent(), clean.top5_percent(),
                                clean.images, backend_description};
-      clean_records.push_back(clean_record);
+      if (recorded_clean != clean_records.end()) *recorded_clean = clean_record;
+      else clean_records.push_back(clean_record);
+      kill_point("clean");
       write_file_atomically(out_dir + "/clean.csv", clean_csv(clean_records));
 
       // For the shortcuts: the clean effective weights the activation pass reads, its clean
@@ -415,15 +547,8 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
       std::unordered_map<int64_t, LastEvaluated> last;
       size_t signature_entries = 0;
 
-      // Trials not yet recorded, in campaign order, cut into blocks of at most slot_count
-      // activation passes (trials that take a shortcut need none).
-      std::vector<PendingTrial> pending;
-      for (double ber : config.bers)
-        for (int64_t trial = 0; trial < config.trials; ++trial) {
-          ++trials_seen;
-          if (!done.count(trial_key(config_name, ber, trial))) pending.push_back({ber, trial, trials_seen});
-        }
-      // Rows are written when a block ends; a run of shortcuts ends its block after this many.
+      // The pending trials are cut into blocks of at most slot_count activation passes (trials
+      // that take a shortcut need none). Rows are written when a block ends; a run of shortcuts ends its block after this many.
       const size_t block_limit = static_cast<size_t>(slot_count) + 256;
 
       for (size_t next = 0; next < pending.size();) {
@@ -438,6 +563,7 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
           const auto start = std::chrono::steady_clock::now();
           spec.rate = t.ber;
           st.faults = injector.inject(weights, config.seed, static_cast<uint32_t>(t.trial), spec);
+          kill_point("inject");
           const WeightChanges changes = preparation.propagate(weights, st.faults.parameter_changes);
           st.nonfinite = count_nonfinite(weights, changes, read_by_pass);
           bool evaluate_trial = true;
@@ -521,6 +647,7 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
           record.nonfinite = st.nonfinite;
           record.all_nan = r.images > 0 && r.all_nan_images == r.images;
           record.shortcut = st.shortcut;
+          record.images = r.images;
           for (size_t i = 0; i < st.faults.faults_per_target.size(); ++i)
             if (st.faults.faults_per_target[i] > 0)
               record.flips_per_tensor += (record.flips_per_tensor.empty() ? "" : ";") +
@@ -537,11 +664,24 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
           }
 
           if (faults_file)
-            for (const auto& f : st.faults.records)
-              faults_file->line(config_name + "," + format_number(t.ber) + "," + std::to_string(t.trial) + "," +
-                                model.graph.values[static_cast<size_t>(f.value)].name + "," + std::to_string(f.element) +
-                                "," + std::to_string(f.bit) + "," + fault_record_kind_name(f.kind));
-          trials_file.line(trials_csv_row(record));
+            for (const auto& f : st.faults.records) {
+              const std::string line = config_name + "," + format_number(t.ber) + "," + std::to_string(t.trial) + "," +
+                                       model.graph.values[static_cast<size_t>(f.value)].name + "," +
+                                       std::to_string(f.element) + "," + std::to_string(f.bit) + "," +
+                                       fault_record_kind_name(f.kind);
+              if (kill_due("faults-half")) {
+                faults_file->partial(line.substr(0, line.size() / 2));
+                die_now();
+              }
+              faults_file->line(line);
+            }
+          const std::string row = trials_csv_row(record);
+          kill_point("row");
+          if (kill_due("row-half")) {
+            trials_file.partial(row.substr(0, row.size() / 2));
+            die_now();
+          }
+          trials_file.line(row);
           records.push_back(as_recorded(record));
           ++recorded_now;
         }
@@ -555,18 +695,8 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
 
   // Campaign order (model, format, BER, trial) whatever order resumed runs appended rows in, so a
   // resumed campaign summarises exactly like an uninterrupted one.
-  std::map<std::string, size_t> config_rank;
-  for (const auto& c : clean_records) config_rank.emplace(c.config, config_rank.size());
-  auto rank = [&](const TrialRecord& r) {
-    const size_t b = static_cast<size_t>(std::find(config.bers.begin(), config.bers.end(), r.ber) - config.bers.begin());
-    const auto it = config_rank.find(r.config);
-    return std::make_tuple(it == config_rank.end() ? config_rank.size() : it->second, b, r.trial);
-  };
-  std::stable_sort(records.begin(), records.end(), [&](const TrialRecord& a, const TrialRecord& b) { return rank(a) < rank(b); });
-  const auto points = summarize(records, clean_records);
-  write_file_atomically(out_dir + "/summary.csv", summary_csv(points));
-  const std::string table = summary_markdown(config.name, points);
-  write_file_atomically(out_dir + "/summary.md", table);
+  kill_point("summary");
+  const std::string table = write_summaries(out_dir, &written_config, config.name, records, clean_records);
   plot_campaign(out_dir);
   std::cout << "\n" << table << "\nresults in " << out_dir << "/ (trials.csv, summary.csv, summary.md"
             << (options.save_faults ? ", faults.csv" : "") << ")\n";
@@ -591,16 +721,19 @@ std::string report_campaign(const std::string& folder) {
   const auto records = read_trials_csv(trials_path);
   const std::vector<CleanRecord> clean =
       fsys::exists(folder + "/clean.csv") ? read_clean_csv(folder + "/clean.csv") : std::vector<CleanRecord>{};
-  const auto points = summarize(records, clean);
-  write_file_atomically(folder + "/summary.csv", summary_csv(points));
-  // The table is titled with the campaign's name, as `flipsweep run` titles it.
+  // The table is titled with the campaign's name, as `flipsweep run` titles it; the config also
+  // says how many trials each point should have.
   std::string title = fsys::path(folder).filename().string();
+  std::unique_ptr<CampaignConfig> config;
   if (fsys::exists(folder + "/config.yaml")) {
-    const YAML::Node config = load_yaml_mapping(folder + "/config.yaml");
-    if (config["name"]) title = yaml_value<std::string>(config["name"], folder + "/config.yaml", "name");
+    try {
+      config = std::make_unique<CampaignConfig>(load_campaign_config(folder + "/config.yaml", ConfigUse::Recorded));
+      title = config->name;
+    } catch (const Error& e) {
+      std::cerr << "flipsweep: note: " << e.what() << "; the table cannot say whether the campaign is complete\n";
+    }
   }
-  const std::string table = summary_markdown(title, points);
-  write_file_atomically(folder + "/summary.md", table);
+  const std::string table = write_summaries(folder, config.get(), title, records, clean);
   plot_campaign(folder);
   return table;
 }

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "flipsweep/campaign/campaign.h"
+#include "flipsweep/campaign/campaign_folder.h"
 #include "flipsweep/campaign/results.h"
 #include "flipsweep/model/weight_transform.h"
 #include "flipsweep/util/yaml_config.h"
@@ -30,11 +31,11 @@ void check_label(const std::string& label, const std::string& where) {
 
 }  // namespace
 
-CampaignConfig load_campaign_config(const std::string& path) {
+CampaignConfig load_campaign_config(const std::string& path, ConfigUse use) {
   YAML::Node root = load_yaml_mapping(path);
   require_known_keys(root,
                      {"name", "seed", "trials", "ber", "formats", "models", "dataset", "targets", "faults",
-                      "batch_size", "threads", "backend", "device", "tf32", "trials_in_flight", "shortcuts"},
+                      "batch_size", "threads", "backend", "device", "tf32", "trials_in_flight", "shortcuts", "shard"},
                      path, "");
   CampaignConfig c;
   c.source = path;
@@ -56,6 +57,13 @@ CampaignConfig load_campaign_config(const std::string& path) {
   if (root["tf32"]) c.tf32 = yaml_value<bool>(root["tf32"], path, "tf32");
   if (root["trials_in_flight"]) c.trials_in_flight = yaml_value<int>(root["trials_in_flight"], path, "trials_in_flight");
   if (root["shortcuts"]) c.shortcuts = yaml_value<bool>(root["shortcuts"], path, "shortcuts");
+  if (root["shard"]) {
+    try {
+      parse_shard(yaml_value<std::string>(root["shard"], path, "shard"), &c.shard_index, &c.shard_count);
+    } catch (const Error& e) {
+      throw Error(path + ": field 'shard': " + e.what());
+    }
+  }
   if (root["ber"]) {
     c.bers = root["ber"].IsSequence() ? yaml_value<std::vector<double>>(root["ber"], path, "ber")
                                       : std::vector<double>{yaml_value<double>(root["ber"], path, "ber")};
@@ -77,14 +85,15 @@ CampaignConfig load_campaign_config(const std::string& path) {
     const std::string field = "models[" + std::to_string(i) + "]";
     const YAML::Node m = models[i];
     if (!m.IsMap()) throw Error(path + ": field '" + field + "' must be a mapping");
-    require_known_keys(m, {"name", "path", "saf", "apply_saf"}, path, field + ".");
+    require_known_keys(m, {"name", "path", "saf", "apply_saf", "sha256"}, path, field + ".");
     CampaignModel model;
     if (!m["path"]) throw Error(path + ": field '" + field + ".path' is required");
     model.path = yaml_value<std::string>(m["path"], path, field + ".path");
     // Relative to the config file's folder (or, found only there, the working directory).
     model.path = resolve_config_path(model.path, path);
-    if (!std::filesystem::exists(model.path))
+    if (use == ConfigUse::Run && !std::filesystem::exists(model.path))
       throw Error(path + ": field '" + field + ".path': model file '" + model.path + "' does not exist");
+    if (m["sha256"]) model.content_sha256 = yaml_value<std::string>(m["sha256"], path, field + ".sha256");
     if (m["saf"]) model.saf = yaml_value<std::string>(m["saf"], path, field + ".saf");
     try {
       check_saf_name(model.saf);
@@ -97,7 +106,22 @@ CampaignConfig load_campaign_config(const std::string& path) {
     c.models.push_back(model);
   }
 
-  c.dataset = read_dataset_config(root["dataset"], path);
+  {
+    // The recorded facts about the data (config.yaml of an output folder) are not dataset
+    // settings: they are taken out before the dataset section is read.
+    const YAML::Node dataset = root["dataset"];
+    if (dataset && dataset.IsMap() && (dataset["images"] || dataset["fingerprint"])) {
+      if (dataset["images"]) c.dataset_images = yaml_value<int64_t>(dataset["images"], path, "dataset.images");
+      if (dataset["fingerprint"])
+        c.dataset_fingerprint = yaml_value<std::string>(dataset["fingerprint"], path, "dataset.fingerprint");
+      YAML::Node settings = YAML::Clone(dataset);
+      settings.remove("images");
+      settings.remove("fingerprint");
+      c.dataset = read_dataset_config(settings, path);
+    } else {
+      c.dataset = read_dataset_config(dataset, path);
+    }
+  }
 
   if (const YAML::Node t = root["targets"]) {
     if (!t.IsMap()) throw Error(path + ": field 'targets' must be a mapping");
@@ -177,10 +201,13 @@ std::string campaign_config_yaml(const CampaignConfig& c) {
   for (const auto& f : c.formats) out << f.name();
   out << YAML::EndSeq;
   out << YAML::Key << "models" << YAML::Value << YAML::BeginSeq;
-  for (const auto& m : c.models)
+  for (const auto& m : c.models) {
     out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << m.name << YAML::Key << "path"
         << YAML::Value << m.path << YAML::Key << "saf" << YAML::Value << m.saf << YAML::Key << "apply_saf"
-        << YAML::Value << m.apply_saf << YAML::EndMap;
+        << YAML::Value << m.apply_saf;
+    if (!m.content_sha256.empty()) out << YAML::Key << "sha256" << YAML::Value << m.content_sha256;
+    out << YAML::EndMap;
+  }
   out << YAML::EndSeq;
   out << YAML::Key << "dataset" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "format" << YAML::Value << c.dataset.format;
@@ -194,7 +221,10 @@ std::string campaign_config_yaml(const CampaignConfig& c) {
   out << YAML::Key << "resize" << YAML::Value << YAML::Flow << YAML::BeginSeq << c.dataset.preprocess.resize_height
       << c.dataset.preprocess.resize_width << YAML::EndSeq;
   out << YAML::Key << "channels" << YAML::Value << c.dataset.preprocess.channels;
-  out << YAML::EndMap << YAML::EndMap;
+  out << YAML::EndMap;
+  if (c.dataset_images >= 0) out << YAML::Key << "images" << YAML::Value << c.dataset_images;
+  if (!c.dataset_fingerprint.empty()) out << YAML::Key << "fingerprint" << YAML::Value << c.dataset_fingerprint;
+  out << YAML::EndMap;
   out << YAML::Key << "targets" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "roles" << YAML::Value << YAML::Flow << YAML::BeginSeq;
   for (auto r : c.targets.roles) out << parameter_role_name(r);
@@ -209,6 +239,7 @@ std::string campaign_config_yaml(const CampaignConfig& c) {
     out << YAML::Key << "tensor" << YAML::Value << c.faults.exact_tensor << YAML::Key << "bit" << YAML::Value
         << c.faults.exact_bit << YAML::Key << "count" << YAML::Value << c.faults.exact_count;
   out << YAML::EndMap;
+  if (c.shard_count > 1) out << YAML::Key << "shard" << YAML::Value << shard_name(c.shard_index, c.shard_count);
   out << YAML::Key << "batch_size" << YAML::Value << c.batch_size;
   out << YAML::Key << "threads" << YAML::Value << c.threads;
   out << YAML::Key << "backend" << YAML::Value << backend_kind_name(c.backend);
@@ -220,16 +251,5 @@ std::string campaign_config_yaml(const CampaignConfig& c) {
   return std::string(out.c_str()) + "\n";
 }
 
-std::string campaign_config_yaml_without_backend(const std::string& yaml) {
-  std::istringstream in(yaml);
-  std::string line, out;
-  while (std::getline(in, line)) {
-    bool backend_setting = false;
-    for (const char* key : {"backend:", "device:", "tf32:", "trials_in_flight:", "shortcuts:"})
-      backend_setting = backend_setting || line.rfind(key, 0) == 0;
-    if (!backend_setting) out += line + "\n";
-  }
-  return out;
-}
 
 }  // namespace flipsweep

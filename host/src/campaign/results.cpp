@@ -105,7 +105,10 @@ const char* const kTrialsHeaderV1 =
 
 }  // namespace
 
-std::string trials_csv_header() { return std::string(kTrialsHeaderV1) + ",shortcut"; }
+const char* const kTrialsHeaderV2 =
+    "config,format,saf,ber,trial,top1,top5,sdc,flips,nonfinite,all_nan,seconds,flips_per_tensor,shortcut";
+
+std::string trials_csv_header() { return std::string(kTrialsHeaderV2) + ",images"; }
 
 std::string trials_csv_row(const TrialRecord& r) {
   std::ostringstream out;
@@ -113,7 +116,8 @@ std::string trials_csv_row(const TrialRecord& r) {
   std::snprintf(numbers, sizeof numbers, "%.4f,%.4f,%.4f,%lld,%lld,%d,%.3f", r.top1, r.top5, r.sdc,
                 static_cast<long long>(r.flips), static_cast<long long>(r.nonfinite), r.all_nan ? 1 : 0, r.seconds);
   out << r.config << ',' << r.format << ',' << r.saf << ',' << format_number(r.ber) << ',' << r.trial << ',' << numbers
-      << ',' << r.flips_per_tensor << ',' << r.shortcut;
+      << ',' << r.flips_per_tensor << ',' << r.shortcut << ',';
+  if (r.images >= 0) out << r.images;  // empty: not known
   return out.str();
 }
 
@@ -137,6 +141,8 @@ TrialRecord parse_trial_fields(const std::vector<std::string>& f, const std::str
   r.shortcut = f.size() > 13 ? f[13] : std::string("none");
   if (r.shortcut != "none" && r.shortcut != "clean" && r.shortcut.rfind("same-as-ber:", 0) != 0)
     throw Error(where + ": unknown shortcut '" + r.shortcut + "' (none, clean, same-as-ber:<ber>)");
+  r.images = f.size() > 14 && !f[14].empty() ? parse_int(f[14], where) : -1;
+  if (f.size() > 14 && !f[14].empty() && r.images < 0) throw Error(where + ": images must be 0 or more, got " + f[14]);
   return r;
 }
 
@@ -153,8 +159,11 @@ std::vector<TrialRecord> read_trials_csv(const std::string& path) {
     if (!file) throw Error(path + ": cannot open: " + std::strerror(errno));
     std::getline(file, first_line);
   }
-  // Files from before the shortcut column: every trial there ran its activation pass.
-  const std::string header = first_line == kTrialsHeaderV1 ? std::string(kTrialsHeaderV1) : trials_csv_header();
+  // Files from before the shortcut column (every trial there ran its activation pass) or the
+  // images column.
+  const std::string header = first_line == kTrialsHeaderV1   ? std::string(kTrialsHeaderV1)
+                             : first_line == kTrialsHeaderV2 ? std::string(kTrialsHeaderV2)
+                                                             : trials_csv_header();
   std::vector<TrialRecord> out;
   int line = 1;
   for (const auto& f : read_csv(path, header)) out.push_back(parse_trial_fields(f, path + ":" + std::to_string(++line)));
@@ -244,8 +253,9 @@ std::vector<PointSummary> summarize(const std::vector<TrialRecord>& trials, cons
     p.mean /= n;
     double squares = 0.0;
     for (double v : top1) squares += (v - p.mean) * (v - p.mean);
-    p.std = rows.size() > 1 ? std::sqrt(squares / (n - 1.0)) : 0.0;
-    p.ci95 = rows.size() > 1 ? t_quantile_975(p.trials - 1) * p.std / std::sqrt(n) : 0.0;
+    // One trial has no spread to speak of: NaN, written as nothing rather than a misleading 0.
+    p.std = rows.size() > 1 ? std::sqrt(squares / (n - 1.0)) : std::nan("");
+    p.ci95 = rows.size() > 1 ? t_quantile_975(p.trials - 1) * p.std / std::sqrt(n) : std::nan("");
     std::sort(top1.begin(), top1.end());
     p.min = top1.front();
     p.max = top1.back();
@@ -261,9 +271,10 @@ std::string summary_csv(const std::vector<PointSummary>& points) {
   out << "config,format,saf,ber,trials,clean_top1,top1_mean,top1_std,top1_ci95,top1_median,top1_min,top1_max,"
          "top5_mean,sdc_mean,flips_mean,all_nan_share\n";
   for (const auto& p : points) {
-    char numbers[256];
-    std::snprintf(numbers, sizeof numbers, "%lld,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.2f,%.4f",
-                  static_cast<long long>(p.trials), p.clean_top1, p.mean, p.std, p.ci95, p.median, p.min, p.max,
+    char numbers[256], spread[64] = ",";
+    if (std::isfinite(p.std)) std::snprintf(spread, sizeof spread, "%.4f,%.4f", p.std, p.ci95);
+    std::snprintf(numbers, sizeof numbers, "%lld,%.4f,%.4f,%s,%.4f,%.4f,%.4f,%.4f,%.4f,%.2f,%.4f",
+                  static_cast<long long>(p.trials), p.clean_top1, p.mean, spread, p.median, p.min, p.max,
                   p.top5_mean, p.sdc_mean, p.flips_mean, p.all_nan_share);
     out << p.config << ',' << p.format << ',' << p.saf << ',' << format_number(p.ber) << ',' << numbers << '\n';
   }
@@ -299,7 +310,8 @@ std::string summary_markdown(const std::string& title, const std::vector<PointSu
       for (const auto& p : points)
         if (p.config == config && p.ber == b) cell = &p;
       char text[64] = "–";
-      if (cell) std::snprintf(text, sizeof text, "%.2f ± %.2f", cell->mean, cell->std);
+      if (cell && std::isfinite(cell->std)) std::snprintf(text, sizeof text, "%.2f ± %.2f", cell->mean, cell->std);
+      else if (cell) std::snprintf(text, sizeof text, "%.2f (1 trial)", cell->mean);
       out << ' ' << text << " |";
     }
     out << "\n";

@@ -14,6 +14,7 @@
 #include "flipsweep/backend/backend.h"
 #include "flipsweep/backend/backend_factory.h"
 #include "flipsweep/campaign/campaign.h"
+#include "flipsweep/campaign/campaign_folder.h"
 #include "flipsweep/campaign/results.h"
 #include "flipsweep/data/dataset.h"
 #include "flipsweep/error.h"
@@ -182,6 +183,7 @@ struct RunSettings {
   bool no_shortcuts = false;
   CLI::Option* trials_in_flight_option = nullptr;
   int trials_in_flight = 0;
+  std::string shard;
 };
 
 int run_campaign_command(const RunSettings& s, const BackendFlags& flags) {
@@ -214,6 +216,13 @@ int run_campaign_command(const RunSettings& s, const BackendFlags& flags) {
   if (flags.device->count()) config.device = flags.device_value;
   if (flags.tf32->count()) config.tf32 = flags.tf32_value;
   if (s.no_shortcuts) config.shortcuts = false;
+  if (!s.shard.empty()) {
+    try {
+      fs::parse_shard(s.shard, &config.shard_index, &config.shard_count);
+    } catch (const fs::Error& e) {
+      throw fs::Error(std::string("--shard: ") + e.what());
+    }
+  }
   fs::validate_campaign_config(config);
   fs::CampaignOptions options;
   options.out_dir = s.out;
@@ -336,8 +345,18 @@ int main(int argc, char** argv) {
   run.trials_in_flight_option = run_cmd->add_option(
       "--trials-in-flight", run.trials_in_flight,
       "trials evaluated together, one dataset pass per block (default: the config's, else the backend's)");
+  run_cmd->add_option("--shard", run.shard,
+                      "run only shard i of n (i/n): trials t with t mod n = i-1, into their own folder "
+                      "(default results/<name>/shard-<i>-of-<n>); `merge` combines the n folders");
   BackendFlags run_backend;
   add_backend_flags(run_cmd, run_backend);
+
+  std::string merge_out;
+  std::vector<std::string> merge_folders;
+  CLI::App* merge_cmd =
+      app.add_subcommand("merge", "Combine the folders of a sharded campaign (run --shard i/n) into one campaign folder");
+  merge_cmd->add_option("out", merge_out, "output folder for the merged campaign")->required();
+  merge_cmd->add_option("folders", merge_folders, "the n shard folders")->required();
 
   std::string report_folder;
   CLI::App* report_cmd = app.add_subcommand("report", "Rebuild a campaign's summary table and plot from its CSV files");
@@ -356,6 +375,10 @@ int main(int argc, char** argv) {
     if (*eval_cmd) return run_eval(eval, eval_config, eval_backend);
     if (*inspect_cmd) return run_inspect(inspect_path);
     if (*run_cmd) return run_campaign_command(run, run_backend);
+    if (*merge_cmd) {
+      fs::merge_campaign_shards(merge_out, merge_folders);
+      return 0;
+    }
     if (*report_cmd) {
       std::cout << fs::report_campaign(report_folder);
       return 0;

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "flipsweep/core/bit_ops.h"
 #include "flipsweep/core/fault_sampling.h"
@@ -47,15 +47,6 @@ bool exponent_field(const core::StorageFormat& format, int* first, int* last) {
   }
 }
 
-uint32_t name_key(const std::string& name) {
-  uint32_t hash = 2166136261u;  // FNV-1a: stable across platforms and releases, unlike std::hash
-  for (unsigned char c : name) {
-    hash ^= c;
-    hash *= 16777619u;
-  }
-  return hash;
-}
-
 }  // namespace
 
 std::vector<int> parse_bit_selection(const std::string& text, const core::StorageFormat& format) {
@@ -86,16 +77,20 @@ std::vector<int> parse_bit_selection(const std::string& text, const core::Storag
 FaultInjector::FaultInjector(const Model& model, std::vector<int> targets, core::StorageFormat format)
     : model_(model), targets_(std::move(targets)), format_(format) {
   if (!format_.is_valid()) throw Error("storage format " + format_.name() + " is not valid");
-  std::unordered_set<uint32_t> keys;
+  std::unordered_map<uint64_t, std::string> keys;
   for (int id : targets_) {
     const Value& v = model.graph.values[static_cast<size_t>(id)];
     if (v.kind != ValueKind::Parameter) throw Error("fault target '" + v.name + "' is not a parameter");
     const Tensor& weights = model.stored[static_cast<size_t>(id)];
     StoredTensor t;
     t.value = id;
-    t.key = name_key(v.name);
-    if (!keys.insert(t.key).second)
-      throw Error("fault targets '" + v.name + "' and another parameter hash to the same key; rename one");
+    t.key = core::tensor_name_key(v.name);
+    // Two distinct names with the same 64-bit key would share a fault map; no real model has
+    // such a pair, but if one ever does it must not pass silently.
+    const auto [existing, inserted] = keys.emplace(t.key, v.name);
+    if (!inserted)
+      throw Error("fault targets '" + v.name + "' and '" + existing->second +
+                  "' have the same 64-bit name key; rename one");
     const int64_t count = weights.size();
     if (format_.uses_scale()) {
       const bool per_channel = format_.scale_granularity == core::ScaleGranularity::PerOutputChannel && weights.rank() >= 1;
@@ -142,9 +137,9 @@ TrialFaults FaultInjector::inject(WeightSet& weights, uint64_t seed, uint32_t tr
     std::vector<uint64_t> positions;
     int exact_bit = -1;
     switch (spec.model) {
-      case FaultModel::BitFlip: positions = core::sample_flips(key, elements * per_word, spec.rate, spec.rate_max); break;
+      case FaultModel::BitFlip: positions = core::sample_flips(key, elements * per_word, spec.rate); break;
       case FaultModel::StuckAt:
-        positions = core::sample_stuck_at_positions(key, elements * per_word, spec.rate, spec.rate_max);
+        positions = core::sample_stuck_at_positions(key, elements * per_word, spec.rate);
         break;
       case FaultModel::ExactFlips: {
         if (model_.graph.values[static_cast<size_t>(t.value)].name != spec.exact_tensor) continue;
@@ -154,7 +149,7 @@ TrialFaults FaultInjector::inject(WeightSet& weights, uint64_t seed, uint32_t tr
         if (spec.exact_bit < 0 || spec.exact_bit >= format_.bits())
           throw Error("exact faults: bit " + std::to_string(spec.exact_bit) + " is outside the " +
                       std::to_string(format_.bits()) + "-bit " + format_.name() + " word");
-        core::PhiloxStream stream = core::fault_stream(key, core::RandomPurpose::FlipPositions);
+        core::PhiloxStream stream = core::fault_stream(key, core::RandomPurpose::ExactPositions);
         positions = core::sample_distinct_positions(static_cast<uint64_t>(spec.exact_count), elements, stream);
         exact_bit = spec.exact_bit;
         break;

@@ -23,6 +23,9 @@ struct CampaignModel {
   std::string path;        // ONNX file
   std::string saf = "none";  // the model's SAF: in its graph, or applied by flipsweep (apply_saf)
   bool apply_saf = false;
+  // SHA-256 of the model file, filled in by run_campaign and recorded in config.yaml, so that a
+  // resume or a merge can tell a changed model from a moved one. Empty: not known.
+  std::string content_sha256;
 };
 
 struct CampaignConfig {
@@ -47,11 +50,24 @@ struct CampaignConfig {
   // Reuse a result instead of an activation pass when a trial's effective weights are the clean
   // ones, or those of the same trial at a BER evaluated earlier in the run (`shortcut` column).
   bool shortcuts = true;
+  // This run's share of the trials (--shard i/n): trial t belongs to shard t mod shard_count
+  // (shard_index is 0-based; written 1-based, "2/4"). 0 of 1: the whole campaign.
+  int shard_index = 0;
+  int shard_count = 1;
+  // What the dataset was, filled in by run_campaign and recorded in config.yaml: the number of
+  // images the trials see (after the limit) and a fingerprint of the files (dataset_fingerprint).
+  int64_t dataset_images = -1;
+  std::string dataset_fingerprint;
+};
+
+enum class ConfigUse {
+  Run,       // a config to run: model files must exist
+  Recorded,  // an output folder's config.yaml (resume, merge, report): files need not exist here
 };
 
 // Parses and validates a campaign file; every problem is an Error naming the file and field,
 // raised before any work starts.
-CampaignConfig load_campaign_config(const std::string& path);
+CampaignConfig load_campaign_config(const std::string& path, ConfigUse use = ConfigUse::Run);
 
 // Checks values that the command line may have overridden (BER range, trials, ...).
 void validate_campaign_config(const CampaignConfig& config);
@@ -61,9 +77,6 @@ void validate_campaign_config(const CampaignConfig& config);
 // line each.
 std::string campaign_config_yaml(const CampaignConfig& config);
 
-// The same YAML without those settings: what must match for a resumed campaign to be the same
-// campaign (where and how the trials run never changes their results).
-std::string campaign_config_yaml_without_backend(const std::string& yaml);
 
 struct CampaignOptions {
   std::string out_dir;  // default results/<name>

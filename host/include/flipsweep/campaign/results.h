@@ -25,6 +25,7 @@ struct TrialRecord {
   // effective weights are the clean ones) or "same-as-ber:<ber>" (the same trial's effective
   // weights at that BER, evaluated earlier in the same run). Never changes the other columns.
   std::string shortcut = "none";
+  int64_t images = -1;  // images the trial was scored on; -1 in files from before the column
 };
 
 struct CleanRecord {
@@ -39,7 +40,8 @@ struct PointSummary {
   double ber = 0.0;
   int64_t trials = 0;
   double clean_top1 = 0.0;
-  double mean = 0.0, std = 0.0, ci95 = 0.0, median = 0.0, min = 0.0, max = 0.0;  // top-1 %
+  // top-1 %; std and ci95 are NaN for a point with one trial (written as empty fields / omitted).
+  double mean = 0.0, std = 0.0, ci95 = 0.0, median = 0.0, min = 0.0, max = 0.0;
   double top5_mean = 0.0, sdc_mean = 0.0, flips_mean = 0.0, all_nan_share = 0.0;
 };
 
@@ -52,7 +54,8 @@ std::string trials_csv_row(const TrialRecord& r);
 // these, so a resumed campaign, which reads earlier trials back, summarises identically.
 TrialRecord as_recorded(const TrialRecord& record);
 // Reads a trials.csv written by flipsweep; Error naming file and line for anything malformed.
-// Files written before the `shortcut` column are read with shortcut "none".
+// Files written before the `shortcut` column are read with shortcut "none", before the `images`
+// column with images -1.
 std::vector<TrialRecord> read_trials_csv(const std::string& path);
 
 // clean.csv: config,format,saf,top1,top5,images,backend (the backend field CSV-quoted when it holds

@@ -1,38 +1,42 @@
 #pragma once
-// Exact fault sampling (DESIGN.md, "The fault model, precisely", items 2 and 4).
+// Exact fault sampling (DESIGN.md, "The fault model, precisely", items 2 and 4; the scheme is
+// written out for other tools in docs/CAMPAIGNS.md, "Fault maps, exactly").
 //
 // For one tensor with `bits` stored bits, every bit is faulty independently with probability
-// `rate` (the BER). Equivalently: the number of faulty bits K is Binomial(bits, rate), and given
-// K the faulty positions are a uniformly random K-subset of [0, bits). That is how it is sampled:
-// K exactly (inversion for small means, Hörmann's BTRS for large ones, both O(1) expected time
-// independent of `bits`), then K distinct positions. Nothing here rounds bits * rate to a count
-// or compares against a float threshold that cannot express 1e-9.
+// `rate` (the BER). Nothing here rounds bits * rate to a count or compares against a float
+// threshold that cannot express 1e-9: counts are exact Binomial draws (inversion for small
+// means, Hörmann's BTRS for large ones, both O(1) expected time independent of `bits`) and
+// positions are uniformly random subsets.
 //
-// Keying. All randomness comes from Philox4x32-10 keyed by the campaign seed, with the counter
-// naming (trial, tensor, purpose, index). A tensor's faults in a trial are therefore a pure
-// function of (seed, trial, tensor, bits, rate, rate_max): they do not depend on how many
-// threads sample, in which order tensors or trials are visited, on batch size, shard or backend.
+// Nesting without a rate list: dyadic bands. Every bit carries an implicit uniform U in [0, 1);
+// the bit is faulty at rate r iff U < r. So the faults at r1 are a subset of those at r2 >= r1
+// for every pair of rates, and a trial's faults at r depend on (seed, trial, tensor, r) alone —
+// not on which other rates a campaign sweeps. The U values are never drawn for every bit: [0, 1)
+// is cut into the bands B_64 = [0, 2^-64) and B_k = [2^-(k+1), 2^-k) for k = 63 .. 0, and the
+// bits whose U falls in each band are drawn band by band, lowest U first: the count of B_k is
+// Binomial(bits not yet taken, P(U in B_k | U >= 2^-(k+1))) = 2^-(k+1) / (1 - 2^-(k+1)) (B_64:
+// Binomial(bits, 2^-64)), its positions a uniform subset of the bits not yet taken, and each
+// such bit's exact U is drawn uniformly inside the band. The faults at r are those of the bands
+// below r's band plus the members of r's band with U < r. Cost: O(faults at r) plus 65
+// Binomial draws at most (a band's draw is the same whatever r it is made for).
 //
-// Nesting across rates. A campaign sweeps several BERs; for paired comparisons and smooth curves
-// the faults at a lower BER must be a subset of those at a higher one (same seed, trial, tensor).
-// Construction: sample the fault set at rate_max (the largest rate of the campaign), then keep each
-// of its positions independently with probability rate / rate_max, deciding with a uniform keyed
-// by the position itself. A position kept at rate r1 has u < r1 / rate_max <= r2 / rate_max, so it
-// is kept at every r2 >= r1. Thinning an independent-Bernoulli(rate_max) set with independent
-// Bernoulli(rate / rate_max) coins gives independent Bernoulli(rate) bits, so each rate is still
-// sampled exactly. Nesting holds only among calls that pass the same rate_max; passing
-// rate_max = rate is right for a single rate (no thinning happens then).
-//
-// Counter layout, fixed because it defines which faults a seed produces (changing it changes
-// every published fault map): key = campaign seed (low word first); counter = {index low word,
-// index high word, trial, tensor index}, where the 64-bit index carries the purpose in its top
-// 8 bits and a block number or bit position below (so positions must be < 2^56; bits is limited
-// to 2^53 anyway so that counts stay exact in double).
+// Keying. All randomness comes from Philox4x32-10. A tensor's key is the 64-bit FNV-1a hash of
+// its parameter name (tensor_name_key). For (campaign seed, tensor key) a 64-bit Philox key is
+// derived once: the first two words of philox4x32_10({tensor key low, high, 0x6D617073,
+// 0x74656E73}, seed low word, seed high word). Every draw of a trial then uses that key with the
+// counter {index low, index high, trial, purpose << 8 | band}: a band's count and positions come
+// from the sequential stream whose index is the block number (0, 1, 2, ...), a bit's U from the
+// single block whose index is its position. So faults do not depend on how many threads sample,
+// in which order tensors or trials are visited, on batch size, shard or backend; the counter
+// layout is fixed because it defines which faults a seed produces (changing it changes every
+// published fault map; tests pin it).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <stdexcept>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "flipsweep/core/host_device.h"
@@ -44,27 +48,38 @@ namespace flipsweep::core {
 struct FaultStreamKey {
   uint64_t campaign_seed = 0;
   uint32_t trial = 0;
-  uint32_t tensor_index = 0;
+  uint64_t tensor_key = 0;  // tensor_name_key(parameter name)
 };
 
-// Each purpose gets its own counter range, so the stuck-at faults of a trial are independent of
-// its bit flips, and a position's thinning coin is independent of how positions were drawn.
+// Each purpose gets its own counters, so the stuck-at faults of a trial are independent of its
+// bit flips, and a bit's U is independent of how the positions were drawn.
 enum class RandomPurpose : uint32_t {
-  FlipPositions = 0,
-  FlipThinning = 1,
-  StuckAtPositions = 2,
-  StuckAtThinning = 3,
-  StuckAtValue = 4,
+  FlipBand = 0,         // per band: the count, then the positions (sequential stream)
+  FlipUniform = 1,      // per position: the bit's U inside its band
+  StuckAtBand = 2,
+  StuckAtUniform = 3,
+  StuckAtValue = 4,     // per position: the value a stuck cell holds
+  ExactPositions = 5,   // the exact-count fault model's positions (sequential stream)
 };
 
 enum class FaultKind { BitFlip, StuckAt };
 
-// Largest tensor size the samplers accept: counts and bits * rate must be exact in double.
+// Largest tensor size the samplers accept: counts must be exact in double.
 constexpr uint64_t kMaxFaultTargetBits = uint64_t{1} << 53;
 
-namespace fault_stream_detail {
-constexpr int kPurposeShift = 56;
-}  // namespace fault_stream_detail
+// The lowest band, [0, 2^-64); bands 63 .. 0 are [2^-(k+1), 2^-k).
+constexpr int kBottomFaultBand = 64;
+
+// FNV-1a, 64 bits, over the name's bytes: stable across platforms and releases (unlike
+// std::hash). Distinct names of one model are checked to give distinct keys (FaultInjector).
+inline uint64_t tensor_name_key(const std::string& name) {
+  uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : name) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
 
 FLIPSWEEP_HD PhiloxKey philox_key_for_seed(uint64_t campaign_seed) {
   PhiloxKey key;
@@ -73,28 +88,43 @@ FLIPSWEEP_HD PhiloxKey philox_key_for_seed(uint64_t campaign_seed) {
   return key;
 }
 
-// index < 2^56 (a block number or a bit position).
-FLIPSWEEP_HD uint64_t purpose_counter_index(RandomPurpose purpose, uint64_t index) {
-  return (static_cast<uint64_t>(purpose) << fault_stream_detail::kPurposeShift) | index;
-}
-
-// The sequential stream a sampler draws from for (key, purpose): blocks purpose<<56, +1, +2, ...
-FLIPSWEEP_HD PhiloxStream fault_stream(const FaultStreamKey& key, RandomPurpose purpose) {
-  return PhiloxStream(philox_key_for_seed(key.campaign_seed), key.trial, key.tensor_index,
-                      purpose_counter_index(purpose, 0));
-}
-
-// A uniform in [0, 1) that belongs to one bit position: one Philox block keyed by
-// (seed, trial, tensor, purpose, position), first two words. Used for decisions that must not
-// depend on which other positions exist (thinning coins, stuck-at values).
-FLIPSWEEP_HD double position_uniform(const FaultStreamKey& key, RandomPurpose purpose, uint64_t position) {
-  const uint64_t index = purpose_counter_index(purpose, position);
+// The Philox key of one tensor's draws under one campaign seed (see the header comment).
+FLIPSWEEP_HD PhiloxKey tensor_philox_key(uint64_t campaign_seed, uint64_t tensor_key) {
   PhiloxCounter counter;
-  counter.word[0] = static_cast<uint32_t>(index);
-  counter.word[1] = static_cast<uint32_t>(index >> 32);
+  counter.word[0] = static_cast<uint32_t>(tensor_key);
+  counter.word[1] = static_cast<uint32_t>(tensor_key >> 32);
+  counter.word[2] = 0x6D617073u;  // "maps"
+  counter.word[3] = 0x74656E73u;  // "tens"
+  const PhiloxCounter block = philox4x32_10(counter, philox_key_for_seed(campaign_seed));
+  PhiloxKey key;
+  key.word[0] = block.word[0];
+  key.word[1] = block.word[1];
+  return key;
+}
+
+FLIPSWEEP_HD uint32_t stream_word(RandomPurpose purpose, int band) {
+  return (static_cast<uint32_t>(purpose) << 8) | static_cast<uint32_t>(band);
+}
+
+// The sequential stream of (key, purpose, band): counter blocks 0, 1, 2, ...
+FLIPSWEEP_HD PhiloxStream fault_stream(const FaultStreamKey& key, RandomPurpose purpose, int band = 0) {
+  return PhiloxStream(tensor_philox_key(key.campaign_seed, key.tensor_key), key.trial, stream_word(purpose, band), 0);
+}
+
+// The Philox block that belongs to one bit position (index = position).
+FLIPSWEEP_HD PhiloxCounter position_block(const FaultStreamKey& key, RandomPurpose purpose, int band, uint64_t position) {
+  PhiloxCounter counter;
+  counter.word[0] = static_cast<uint32_t>(position);
+  counter.word[1] = static_cast<uint32_t>(position >> 32);
   counter.word[2] = key.trial;
-  counter.word[3] = key.tensor_index;
-  const PhiloxCounter block = philox4x32_10(counter, philox_key_for_seed(key.campaign_seed));
+  counter.word[3] = stream_word(purpose, band);
+  return philox4x32_10(counter, tensor_philox_key(key.campaign_seed, key.tensor_key));
+}
+
+// A uniform in [0, 1) (53 bits, uniform_closed_open_from_words of the first two words) that
+// belongs to one bit position, for decisions that must not depend on which other positions exist.
+FLIPSWEEP_HD double position_uniform(const FaultStreamKey& key, RandomPurpose purpose, uint64_t position) {
+  const PhiloxCounter block = position_block(key, purpose, 0, position);
   return uniform_closed_open_from_words(block.word[0], block.word[1]);
 }
 
@@ -102,6 +132,16 @@ FLIPSWEEP_HD double position_uniform(const FaultStreamKey& key, RandomPurpose pu
 // probability_of_one (0.5 when both polarities are equally likely).
 FLIPSWEEP_HD bool stuck_at_value(const FaultStreamKey& key, uint64_t position, double probability_of_one = 0.5) {
   return position_uniform(key, RandomPurpose::StuckAtValue, position) < probability_of_one;
+}
+
+// The U of a faulty bit at `position` of band `band`: m = the top 52 bits of the position block's
+// words 0 and 1 ((w0 << 32 | w1) >> 12); U = 2^-(band+1) * (1 + m 2^-52) for bands 0 .. 63 and
+// 2^-64 * m 2^-52 for the bottom band. Exact doubles, uniform on a 2^52-point grid of the band.
+FLIPSWEEP_HD double band_uniform(const FaultStreamKey& key, RandomPurpose purpose, int band, uint64_t position) {
+  const PhiloxCounter block = position_block(key, purpose, band, position);
+  const uint64_t m = ((static_cast<uint64_t>(block.word[0]) << 32) | block.word[1]) >> 12;
+  const double fraction = static_cast<double>(m) * 0x1.0p-52;
+  return band == kBottomFaultBand ? ::ldexp(fraction, -64) : ::ldexp(1.0 + fraction, -(band + 1));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -295,46 +335,84 @@ inline std::vector<uint64_t> sample_distinct_positions(uint64_t count, uint64_t 
   return positions;
 }
 
-// The faulty positions of one tensor in one trial at `rate`, nested inside those at every
-// higher rate sampled with the same rate_max (see the header comment). Requires
-// 0 <= rate <= rate_max <= 1 and bits <= 2^53. Sorted, distinct, each < bits.
+// The band holding rate r: k with 2^-(k+1) <= r < 2^-k, 0 for r >= 1/2 (and r = 1), the bottom
+// band for r < 2^-63.
+inline int fault_band_of_rate(double rate) {
+  if (rate >= 0.5) return 0;
+  int exponent = 0;
+  (void)std::frexp(rate, &exponent);  // rate in [2^(exponent-1), 2^exponent)
+  return std::min(-exponent, kBottomFaultBand);
+}
+
+// One faulty bit with its implicit uniform: faulty at every rate > u.
+struct BandedFault {
+  uint64_t position = 0;
+  double u = 0.0;
+};
+
+// Every bit whose U lies in the bands up to (and including) the band of `rate_limit`: all faults
+// at rate_limit and possibly some with U >= rate_limit from its band. Sorted by position.
+// 0 < rate_limit <= 1, bits <= 2^53.
+inline std::vector<BandedFault> sample_banded_faults(FaultKind kind, const FaultStreamKey& key, uint64_t bits,
+                                                     double rate_limit) {
+  const bool is_flip = kind == FaultKind::BitFlip;
+  const RandomPurpose band_purpose = is_flip ? RandomPurpose::FlipBand : RandomPurpose::StuckAtBand;
+  const RandomPurpose uniform_purpose = is_flip ? RandomPurpose::FlipUniform : RandomPurpose::StuckAtUniform;
+  const int top_band = fault_band_of_rate(rate_limit);
+  std::vector<uint64_t> taken;  // positions of every band drawn so far, sorted
+  std::vector<BandedFault> faults;
+  for (int band = kBottomFaultBand; band >= top_band; --band) {
+    const uint64_t remaining = bits - taken.size();
+    if (remaining == 0) break;
+    const double lower = band == kBottomFaultBand ? 0.0 : std::ldexp(1.0, -(band + 1));
+    const double probability = band == kBottomFaultBand ? std::ldexp(1.0, -64) : lower / (1.0 - lower);
+    PhiloxStream stream = fault_stream(key, band_purpose, band);
+    const uint64_t count = sample_binomial(remaining, probability, stream);
+    if (count == 0) continue;
+    // A uniform subset of ranks among the bits not yet taken, mapped to positions: the rank-th
+    // free position is rank + (how many taken positions lie below it).
+    const std::vector<uint64_t> ranks = sample_distinct_positions(count, remaining, stream);
+    std::vector<uint64_t> positions(ranks.size());
+    size_t below = 0;
+    for (size_t i = 0; i < ranks.size(); ++i) {
+      while (below < taken.size() && taken[below] <= ranks[i] + below) ++below;
+      positions[i] = ranks[i] + below;
+    }
+    for (uint64_t position : positions) faults.push_back({position, band_uniform(key, uniform_purpose, band, position)});
+    const size_t old_size = taken.size();
+    taken.insert(taken.end(), positions.begin(), positions.end());
+    std::inplace_merge(taken.begin(), taken.begin() + static_cast<std::ptrdiff_t>(old_size), taken.end());
+  }
+  std::sort(faults.begin(), faults.end(), [](const BandedFault& a, const BandedFault& b) { return a.position < b.position; });
+  return faults;
+}
+
+// The faulty positions of one tensor in one trial at `rate` (bits with U < rate), nested inside
+// those at every higher rate. Requires 0 <= rate <= 1 and bits <= 2^53. Sorted, distinct, < bits.
 inline std::vector<uint64_t> sample_fault_positions(FaultKind kind, const FaultStreamKey& key, uint64_t bits,
-                                                    double rate, double rate_max) {
-  if (!(rate >= 0.0 && rate <= rate_max && rate_max <= 1.0)) {
-    char message[160];
-    std::snprintf(message, sizeof message, "fault sampling needs 0 <= rate <= rate_max <= 1, got rate %.17g, rate_max %.17g",
-                  rate, rate_max);
+                                                    double rate) {
+  if (!(rate >= 0.0 && rate <= 1.0)) {
+    char message[120];
+    std::snprintf(message, sizeof message, "fault sampling needs 0 <= rate <= 1, got %.17g", rate);
     throw flipsweep::Error(message);
   }
   if (bits > kMaxFaultTargetBits) throw flipsweep::Error("fault sampling: tensor has more than 2^53 bits");
-  if (rate == 0.0) return {};  // the empty set nests inside every other, so no draw is needed
-  const bool is_flip = kind == FaultKind::BitFlip;
-  PhiloxStream stream = fault_stream(key, is_flip ? RandomPurpose::FlipPositions : RandomPurpose::StuckAtPositions);
-  const uint64_t count_at_max = sample_binomial(bits, rate_max, stream);
-  std::vector<uint64_t> positions = sample_distinct_positions(count_at_max, bits, stream);
-  if (rate < rate_max) {
-    const double keep_probability = rate / rate_max;
-    const RandomPurpose thinning = is_flip ? RandomPurpose::FlipThinning : RandomPurpose::StuckAtThinning;
-    positions.erase(std::remove_if(positions.begin(), positions.end(),
-                                   [&](uint64_t position) {
-                                     return !(position_uniform(key, thinning, position) < keep_probability);
-                                   }),
-                    positions.end());
-  }
+  std::vector<uint64_t> positions;
+  if (rate == 0.0 || bits == 0) return positions;  // the empty set nests inside every other
+  for (const BandedFault& fault : sample_banded_faults(kind, key, bits, rate))
+    if (fault.u < rate) positions.push_back(fault.position);
   return positions;
 }
 
-// Bits of the tensor that flip at this BER; ber_max = the largest BER of the campaign (or ber
-// itself for a single point).
-inline std::vector<uint64_t> sample_flips(const FaultStreamKey& key, uint64_t bits, double ber, double ber_max) {
-  return sample_fault_positions(FaultKind::BitFlip, key, bits, ber, ber_max);
+// Bits of the tensor that flip at this BER.
+inline std::vector<uint64_t> sample_flips(const FaultStreamKey& key, uint64_t bits, double ber) {
+  return sample_fault_positions(FaultKind::BitFlip, key, bits, ber);
 }
 
 // Bits of the tensor that are stuck at this rate; stuck_at_value(key, position) gives each one's
 // value. Independent of the flips of the same key.
-inline std::vector<uint64_t> sample_stuck_at_positions(const FaultStreamKey& key, uint64_t bits, double rate,
-                                                       double rate_max) {
-  return sample_fault_positions(FaultKind::StuckAt, key, bits, rate, rate_max);
+inline std::vector<uint64_t> sample_stuck_at_positions(const FaultStreamKey& key, uint64_t bits, double rate) {
+  return sample_fault_positions(FaultKind::StuckAt, key, bits, rate);
 }
 
 }  // namespace flipsweep::core

@@ -4,8 +4,8 @@
 // WeightSet. Work per trial is O(faults): only touched elements are re-decoded, and restore()
 // puts exactly those back.
 //
-// Faults are keyed by (campaign seed, trial, tensor), where the tensor key is a hash of the
-// parameter's name, so a tensor's faults do not depend on which other tensors are targeted, on
+// Faults are keyed by (campaign seed, trial, tensor), where the tensor key is the 64-bit hash of
+// the parameter's name (core::tensor_name_key), so a tensor's faults do not depend on which other tensors are targeted, on
 // the model's SAF, or on the order of anything: two configurations with the same storage format
 // and targets see the same faults in trial k (common random numbers).
 #include <cstdint>
@@ -32,8 +32,7 @@ std::vector<int> parse_bit_selection(const std::string& text, const core::Storag
 
 struct FaultSpec {
   FaultModel model = FaultModel::BitFlip;
-  double rate = 0.0;      // BER (BitFlip) or stuck-cell rate (StuckAt)
-  double rate_max = 0.0;  // the campaign's largest rate: keeps fault maps nested across rates
+  double rate = 0.0;      // BER (BitFlip) or stuck-cell rate (StuckAt); maps nest across rates
   std::vector<int> bits;  // selectable bits; empty = every bit of the word
   // ExactFlips only.
   std::string exact_tensor;
@@ -80,7 +79,7 @@ class FaultInjector {
  private:
   struct StoredTensor {
     int value = -1;
-    uint32_t key = 0;                   // FNV-1a of the parameter name
+    uint64_t key = 0;                   // core::tensor_name_key of the parameter name
     std::vector<uint32_t> words;        // clean stored words
     std::vector<float> clean;           // decode(words)
     std::vector<float> scales;          // int8: one per tensor or per output channel
