@@ -18,6 +18,8 @@ packages=(
   python3-torch python3-torchvision python3-numpy python3-onnx python3-matplotlib python3-yaml
   # real data for the demo campaign
   dataset-fashion-mnist
+  # cluster sweeps: Slurm job arrays (`flipsweep slurm`), and the one-node cluster its test starts
+  slurm-wlm munge
 )
 
 as_root=()

@@ -16,6 +16,7 @@
 #include "flipsweep/campaign/campaign.h"
 #include "flipsweep/campaign/campaign_folder.h"
 #include "flipsweep/campaign/results.h"
+#include "flipsweep/campaign/slurm.h"
 #include "flipsweep/data/dataset.h"
 #include "flipsweep/error.h"
 #include "flipsweep/eval/evaluate.h"
@@ -358,6 +359,26 @@ int main(int argc, char** argv) {
   merge_cmd->add_option("out", merge_out, "output folder for the merged campaign")->required();
   merge_cmd->add_option("folders", merge_folders, "the n shard folders")->required();
 
+  fs::SlurmOptions slurm;
+  bool slurm_submit = false;
+  CLI::App* slurm_cmd = app.add_subcommand(
+      "slurm", "Write (and with --submit, submit) a Slurm job array running a campaign's shards, and its merge job");
+  slurm_cmd->add_option("config", slurm.config_path, "campaign YAML")->required();
+  slurm_cmd->add_option("--shards", slurm.shards, "number of shards = array tasks (at most the config's trials)")->required();
+  slurm_cmd->add_option("--out", slurm.out, "campaign folder (default results/<name>); shards go to <out>/shard-<i>-of-<n>");
+  slurm_cmd->add_option("--partition", slurm.partition, "sbatch --partition");
+  slurm_cmd->add_option("--time", slurm.time, "sbatch --time per shard, e.g. 02:00:00");
+  slurm_cmd->add_option("--account", slurm.account, "sbatch --account");
+  slurm_cmd->add_option("--cpus-per-task", slurm.cpus_per_task, "sbatch --cpus-per-task (also run's --threads)");
+  slurm_cmd->add_option("--gpus-per-task", slurm.gpus_per_task, "sbatch --gpus-per-task (Slurm binds the GPUs)");
+  slurm_cmd
+      ->add_option("--extra", slurm.extra, "another sbatch option for the shard jobs, e.g. --extra=--mem=8G (repeatable)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  slurm_cmd->add_option("--run-options", slurm.run_options,
+                        "appended to each shard's `flipsweep run` line, e.g. '--limit 1000 --backend cuda'");
+  slurm_cmd->add_flag("--submit", slurm_submit, "submit the array and the merge job with sbatch and print the job ids");
+
   std::string report_folder;
   CLI::App* report_cmd = app.add_subcommand("report", "Rebuild a campaign's summary table and plot from its CSV files");
   report_cmd->add_option("folder", report_folder, "campaign output folder (results/<name>)")->required();
@@ -375,6 +396,23 @@ int main(int argc, char** argv) {
     if (*eval_cmd) return run_eval(eval, eval_config, eval_backend);
     if (*inspect_cmd) return run_inspect(inspect_path);
     if (*run_cmd) return run_campaign_command(run, run_backend);
+    if (*slurm_cmd) {
+      std::error_code error;
+      slurm.flipsweep_binary = std::filesystem::read_symlink("/proc/self/exe", error).string();
+      if (error) slurm.flipsweep_binary = argv[0];
+      const fs::SlurmScripts scripts = fs::write_slurm_scripts(slurm);
+      std::cout << "wrote " << scripts.array_script << " (" << scripts.shards << " array tasks) and " << scripts.merge_script
+                << "\n";
+      if (slurm_submit) {
+        const auto [array_id, merge_id] = fs::submit_slurm_scripts(scripts);
+        std::cout << "submitted: shards job " << array_id << " (array 1-" << scripts.shards << "), merge job " << merge_id
+                  << " (after every shard succeeded) → " << scripts.out << "\n";
+      } else {
+        std::cout << "submit with: sbatch " << scripts.array_script << ", then sbatch --dependency=afterok:<its job id> "
+                  << scripts.merge_script << " (or run this command with --submit)\n";
+      }
+      return 0;
+    }
     if (*merge_cmd) {
       fs::merge_campaign_shards(merge_out, merge_folders);
       return 0;
