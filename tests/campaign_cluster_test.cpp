@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -81,6 +82,35 @@ TEST(CampaignCluster, FaultMapsDoNotDependOnTheBerList) {
   const auto faults_a = fault_lines_at(dir + "/a", "0.0001"), faults_b = fault_lines_at(dir + "/b", "0.0001");
   EXPECT_GT(faults_a.size(), 30u);  // ~58 flips per trial at 1e-4 on the golden ResNet20
   EXPECT_EQ(faults_a, faults_b);
+}
+
+// docs/CAMPAIGNS.md ("Fault maps, exactly") is enough to reproduce every fault: python/fault_map.py
+// is a second implementation written from it, and must give faults.csv line for line. Sparse
+// rates (inversion), 1e-3 on large tensors (BTRS), dense stuck-at cells at 0.3 (the complement
+// sampler), fp32/q2.5/fp16 words and an exponent-only bit selection.
+TEST(CampaignCluster, FaultMapsAreReproducibleFromTheDocumentation) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  if (std::system(FLIPSWEEP_PYTHON " -c 'import onnx, yaml' > /dev/null 2>&1") != 0)
+    GTEST_SKIP() << "python3-onnx and python3-yaml are needed (scripts/install-deps.sh installs them)";
+  const std::string dir = scratch_dir("fault_map_docs");
+  const std::string model = testing::source_path("tests/golden/resnet20_cifar/model.onnx");
+  const std::string script = testing::source_path("python/fault_map.py");
+  CampaignConfig flips = load_campaign_config(write_config(dir, ""));
+  flips.seed = 123456789012ull;  // both seed words matter
+  flips.trials = 2;
+  flips.bers = {1e-5, 1e-3};
+  flips.dataset.limit = 16;
+  run_campaign(flips, quiet(dir + "/flips", false, true));
+  EXPECT_EQ(std::system((std::string(FLIPSWEEP_PYTHON " ") + script + " --check " + dir + "/flips " + model).c_str()), 0);
+
+  CampaignConfig stuck = flips;
+  stuck.formats = {core::StorageFormat::fp16()};
+  stuck.bers = {3e-4, 0.3};
+  stuck.targets.include = {"conv1.weight", "layer1.0.conv1.weight"};
+  stuck.bits = "exponent";
+  stuck.faults.model = FaultModel::StuckAt;
+  run_campaign(stuck, quiet(dir + "/stuck", false, true));
+  EXPECT_EQ(std::system((std::string(FLIPSWEEP_PYTHON " ") + script + " --check " + dir + "/stuck " + model).c_str()), 0);
 }
 
 TEST(CampaignCluster, ResumeAddsBersTrialsAndFormatsAndMatchesOneRun) {
