@@ -111,14 +111,20 @@ FLIPSWEEP_HD PhiloxStream fault_stream(const FaultStreamKey& key, RandomPurpose 
   return PhiloxStream(tensor_philox_key(key.campaign_seed, key.tensor_key), key.trial, stream_word(purpose, band), 0);
 }
 
-// The Philox block that belongs to one bit position (index = position).
-FLIPSWEEP_HD PhiloxCounter position_block(const FaultStreamKey& key, RandomPurpose purpose, int band, uint64_t position) {
+// The Philox block that belongs to one bit position (index = position), under the tensor's
+// derived key (tensor_philox_key, computed once by callers that draw many).
+FLIPSWEEP_HD PhiloxCounter position_block(const PhiloxKey& tensor_key, uint32_t trial, RandomPurpose purpose, int band,
+                                          uint64_t position) {
   PhiloxCounter counter;
   counter.word[0] = static_cast<uint32_t>(position);
   counter.word[1] = static_cast<uint32_t>(position >> 32);
-  counter.word[2] = key.trial;
+  counter.word[2] = trial;
   counter.word[3] = stream_word(purpose, band);
-  return philox4x32_10(counter, tensor_philox_key(key.campaign_seed, key.tensor_key));
+  return philox4x32_10(counter, tensor_key);
+}
+
+FLIPSWEEP_HD PhiloxCounter position_block(const FaultStreamKey& key, RandomPurpose purpose, int band, uint64_t position) {
+  return position_block(tensor_philox_key(key.campaign_seed, key.tensor_key), key.trial, purpose, band, position);
 }
 
 // A uniform in [0, 1) (53 bits, uniform_closed_open_from_words of the first two words) that
@@ -137,8 +143,9 @@ FLIPSWEEP_HD bool stuck_at_value(const FaultStreamKey& key, uint64_t position, d
 // The U of a faulty bit at `position` of band `band`: m = the top 52 bits of the position block's
 // words 0 and 1 ((w0 << 32 | w1) >> 12); U = 2^-(band+1) * (1 + m 2^-52) for bands 0 .. 63 and
 // 2^-64 * m 2^-52 for the bottom band. Exact doubles, uniform on a 2^52-point grid of the band.
-FLIPSWEEP_HD double band_uniform(const FaultStreamKey& key, RandomPurpose purpose, int band, uint64_t position) {
-  const PhiloxCounter block = position_block(key, purpose, band, position);
+FLIPSWEEP_HD double band_uniform(const PhiloxKey& tensor_key, uint32_t trial, RandomPurpose purpose, int band,
+                                 uint64_t position) {
+  const PhiloxCounter block = position_block(tensor_key, trial, purpose, band, position);
   const uint64_t m = ((static_cast<uint64_t>(block.word[0]) << 32) | block.word[1]) >> 12;
   const double fraction = static_cast<double>(m) * 0x1.0p-52;
   return band == kBottomFaultBand ? ::ldexp(fraction, -64) : ::ldexp(1.0 + fraction, -(band + 1));
@@ -359,6 +366,7 @@ inline std::vector<BandedFault> sample_banded_faults(FaultKind kind, const Fault
   const RandomPurpose band_purpose = is_flip ? RandomPurpose::FlipBand : RandomPurpose::StuckAtBand;
   const RandomPurpose uniform_purpose = is_flip ? RandomPurpose::FlipUniform : RandomPurpose::StuckAtUniform;
   const int top_band = fault_band_of_rate(rate_limit);
+  const PhiloxKey tensor_key = tensor_philox_key(key.campaign_seed, key.tensor_key);
   std::vector<uint64_t> taken;  // positions of every band drawn so far, sorted
   std::vector<BandedFault> faults;
   for (int band = kBottomFaultBand; band >= top_band; --band) {
@@ -366,7 +374,7 @@ inline std::vector<BandedFault> sample_banded_faults(FaultKind kind, const Fault
     if (remaining == 0) break;
     const double lower = band == kBottomFaultBand ? 0.0 : std::ldexp(1.0, -(band + 1));
     const double probability = band == kBottomFaultBand ? std::ldexp(1.0, -64) : lower / (1.0 - lower);
-    PhiloxStream stream = fault_stream(key, band_purpose, band);
+    PhiloxStream stream(tensor_key, key.trial, stream_word(band_purpose, band), 0);  // = fault_stream(key, ...)
     const uint64_t count = sample_binomial(remaining, probability, stream);
     if (count == 0) continue;
     // A uniform subset of ranks among the bits not yet taken, mapped to positions: the rank-th
@@ -378,7 +386,7 @@ inline std::vector<BandedFault> sample_banded_faults(FaultKind kind, const Fault
       while (below < taken.size() && taken[below] <= ranks[i] + below) ++below;
       positions[i] = ranks[i] + below;
     }
-    for (uint64_t position : positions) faults.push_back({position, band_uniform(key, uniform_purpose, band, position)});
+    for (uint64_t position : positions) faults.push_back({position, band_uniform(tensor_key, key.trial, uniform_purpose, band, position)});
     const size_t old_size = taken.size();
     taken.insert(taken.end(), positions.begin(), positions.end());
     std::inplace_merge(taken.begin(), taken.begin() + static_cast<std::ptrdiff_t>(old_size), taken.end());
