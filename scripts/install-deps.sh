@@ -10,8 +10,12 @@ packages=(
   libdnnl-dev libonnx-dev libprotobuf-dev protobuf-compiler zlib1g-dev
   # configuration, command line, output
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libfmt-dev
+  # JPEG decoding for `flipsweep cache` (ImageNet-style folders → tensor cache)
+  libturbojpeg0-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
+  # fuzzing (scripts/fuzz.sh): clang, its libFuzzer/sanitizer runtimes, and its OpenMP runtime
+  clang libclang-rt-14-dev libomp-14-dev
   # ONNX's own operator conformance cases (tests/onnx_conformance)
   libonnx-testdata
   # PyTorch companion: export, golden references, training (system interpreter /usr/bin/python3)

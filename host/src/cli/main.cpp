@@ -18,6 +18,7 @@
 #include "flipsweep/campaign/results.h"
 #include "flipsweep/campaign/slurm.h"
 #include "flipsweep/data/dataset.h"
+#include "flipsweep/data/image_cache_builder.h"
 #include "flipsweep/error.h"
 #include "flipsweep/eval/evaluate.h"
 #include "flipsweep/graph/onnx_import.h"
@@ -379,6 +380,25 @@ int main(int argc, char** argv) {
                         "appended to each shard's `flipsweep run` line, e.g. '--limit 1000 --backend cuda'");
   slurm_cmd->add_flag("--submit", slurm_submit, "submit the array and the merge job with sbatch and print the job ids");
 
+  fs::data::ImageCacheOptions cache;
+  bool cache_no_progress = false;
+  CLI::App* cache_cmd = app.add_subcommand(
+      "cache", "Turn a folder of JPEGs into a tensor cache, exactly as torchvision's Resize + CenterCrop on PIL images");
+  cache_cmd->add_option("output", cache.output, "tensor cache to write, e.g. imagenet-val.fswptc")->required();
+  cache_cmd->add_option("--images", cache.images,
+                        "image folder: one sub-folder per class (ImageFolder), or a flat folder with --labels")
+      ->required();
+  cache_cmd->add_option("--labels", cache.labels,
+                        "flat folder: a filename,label CSV (label = class index or name, e.g. a WNID) or the devkit's "
+                        "ground-truth list (one 1-based id per line)");
+  cache_cmd->add_option("--resize", cache.resize, "shorter side after Resize (PIL antialiased bilinear); 0 = none (default 256)");
+  cache_cmd->add_option("--crop", cache.crop, "CenterCrop size; 0 = none (default 224)");
+  cache_cmd->add_option("--limit", cache.limit, "only the first N images; 0 = all");
+  cache_cmd->add_option("--threads", cache.threads, "decoding threads (default: all cores)");
+  cache_cmd->add_flag("--skip-bad", cache.skip_bad,
+                      "skip unreadable or unlabelled images, listing them in OUTPUT.skipped.txt, instead of failing");
+  cache_cmd->add_flag("--no-progress", cache_no_progress, "no progress display");
+
   std::string report_folder;
   CLI::App* report_cmd = app.add_subcommand("report", "Rebuild a campaign's summary table and plot from its CSV files");
   report_cmd->add_option("folder", report_folder, "campaign output folder (results/<name>)")->required();
@@ -411,6 +431,18 @@ int main(int argc, char** argv) {
         std::cout << "submit with: sbatch " << scripts.array_script << ", then sbatch --dependency=afterok:<its job id> "
                   << scripts.merge_script << " (or run this command with --submit)\n";
       }
+      return 0;
+    }
+    if (*cache_cmd) {
+      if (cache.limit < 0) throw fs::Error("--limit must be 0 (all images) or more, got " + std::to_string(cache.limit));
+      if (cache.threads < 0) throw fs::Error("--threads must be 0 (all cores) or more");
+      cache.progress = !cache_no_progress;
+      const fs::data::ImageCacheSummary summary = fs::data::build_image_cache(cache);
+      std::cout << fmt::format("wrote {}: {} images in {:.1f} s ({:.1f} images/s)", cache.output, summary.written,
+                               summary.seconds, static_cast<double>(summary.written) / std::max(summary.seconds, 1e-9));
+      if (!summary.skipped.empty())
+        std::cout << fmt::format("; skipped {} (listed in {}.skipped.txt)", summary.skipped.size(), cache.output);
+      std::cout << "\n";
       return 0;
     }
     if (*merge_cmd) {

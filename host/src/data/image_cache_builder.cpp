@@ -1,0 +1,412 @@
+#include "flipsweep/data/image_cache_builder.h"
+
+#include <omp.h>
+#include <turbojpeg.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+
+#include "flipsweep/data/dataset.h"
+#include "flipsweep/data/pil_transforms.h"
+#include "flipsweep/error.h"
+#include "flipsweep/util/progress.h"
+
+namespace flipsweep::data {
+
+namespace fsys = std::filesystem;
+
+namespace {
+
+std::string lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+bool is_jpeg_name(const fsys::path& path) {
+  const std::string extension = lower(path.extension().string());
+  return extension == ".jpg" || extension == ".jpeg";
+}
+
+// torchvision's IMG_EXTENSIONS: files ImageFolder would load. Those that are not JPEG are refused
+// (or skipped) rather than silently left out, so the cache never has fewer images than PyTorch sees.
+bool is_image_name(const fsys::path& path) {
+  static const std::set<std::string> kExtensions = {".jpg", ".jpeg", ".png", ".ppm", ".bmp",
+                                                    ".pgm", ".tif", ".tiff", ".webp"};
+  return kExtensions.count(lower(path.extension().string())) > 0;
+}
+
+std::vector<std::string> sorted_entries(const fsys::path& folder, bool directories) {
+  std::vector<std::string> names;
+  std::error_code error;
+  for (const auto& entry : fsys::directory_iterator(folder, error)) {
+    std::error_code kind_error;
+    if (entry.is_directory(kind_error) == directories) names.push_back(entry.path().filename().string());
+  }
+  if (error) throw Error(folder.string() + ": cannot list: " + error.message());
+  std::sort(names.begin(), names.end());  // byte order = Python's code-point order for UTF-8
+  return names;
+}
+
+// os.walk(root) sorted by directory path, files sorted within each: ImageFolder's order.
+void walk_images(const fsys::path& root, std::vector<std::string>& files) {
+  std::vector<std::pair<std::string, std::string>> found;  // (directory, file name)
+  std::vector<fsys::path> pending = {root};
+  while (!pending.empty()) {
+    const fsys::path folder = pending.back();
+    pending.pop_back();
+    for (const std::string& name : sorted_entries(folder, false))
+      if (is_image_name(name)) found.emplace_back(folder.string(), name);
+    for (const std::string& name : sorted_entries(folder, true)) pending.push_back(folder / name);
+  }
+  std::sort(found.begin(), found.end());
+  for (const auto& [directory, name] : found) files.push_back(directory + "/" + name);
+}
+
+bool parse_label_integer(const std::string& text, int64_t* value) {
+  if (text.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (*end != '\0' || errno != 0) return false;
+  *value = v;
+  return true;
+}
+
+std::string trim(const std::string& text) {
+  const size_t first = text.find_first_not_of(" \t\r");
+  if (first == std::string::npos) return "";
+  return text.substr(first, text.find_last_not_of(" \t\r") - first + 1);
+}
+
+ImageList flat_folder_images(const ImageCacheOptions& options) {
+  const fsys::path folder = options.images;
+  std::vector<std::string> names;
+  for (const std::string& name : sorted_entries(folder, false))
+    if (is_image_name(name)) names.push_back(name);
+  if (names.empty()) throw Error(options.images + ": no images (.jpg, .jpeg, ...) in the folder");
+  if (options.labels.empty())
+    throw Error(options.images + ": a flat folder of images needs --labels (a filename,label CSV or the devkit's "
+                                 "ground-truth list); or arrange the images as one sub-folder per class");
+  std::ifstream in(options.labels);
+  if (!in) throw Error(options.labels + ": cannot open: " + std::strerror(errno));
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);)
+    if (!trim(line).empty()) lines.push_back(trim(line));
+  if (lines.empty()) throw Error(options.labels + ": no labels in the file");
+
+  ImageList list;
+  const bool csv = lines.front().find(',') != std::string::npos;
+  if (!csv) {
+    // The devkit's ILSVRC2012_validation_ground_truth.txt: one 1-based class id per line, for
+    // the images in name order.
+    if (lines.size() != names.size())
+      throw Error(options.labels + ": " + std::to_string(lines.size()) + " labels for " + std::to_string(names.size()) +
+                  " images in " + options.images + " (one label per line, in file-name order)");
+    int64_t largest = 0;
+    for (size_t i = 0; i < lines.size(); ++i) {
+      int64_t id = 0;
+      if (!parse_label_integer(lines[i], &id) || id < 1)
+        throw Error(options.labels + ":" + std::to_string(i + 1) + ": '" + lines[i] + "' is not a class id (1, 2, ...)");
+      largest = std::max(largest, id);
+      list.images.push_back({(folder / names[i]).string(), static_cast<int32_t>(id - 1)});
+    }
+    for (int64_t c = 1; c <= largest; ++c) list.classes.push_back(std::to_string(c));
+    std::cerr << "flipsweep cache: labels are the devkit's class ids minus 1 (ILSVRC2012_ID order), which is not "
+                 "the order of torchvision's ImageNet models (sorted WNIDs); for those give a filename,wnid CSV\n";
+    return list;
+  }
+
+  // filename,label: the label an integer class index, or a class name (its first word, so that
+  // LOC_val_solution.csv's "n01751748 x y x y ..." works); names become indices in sorted order.
+  std::map<std::string, std::string> label_of;  // file name or stem → label text
+  size_t first = 0;
+  {
+    const std::string head = lines.front().substr(0, lines.front().find(','));
+    const bool names_an_image = std::find(names.begin(), names.end(), head) != names.end() ||
+                                std::any_of(names.begin(), names.end(), [&](const std::string& n) {
+                                  return fsys::path(n).stem().string() == head;
+                                });
+    if (!names_an_image) first = 1;  // a header line ("ImageId,PredictionString")
+  }
+  for (size_t i = first; i < lines.size(); ++i) {
+    const size_t comma = lines[i].find(',');
+    if (comma == std::string::npos)
+      throw Error(options.labels + ":" + std::to_string(i + 1) + ": expected filename,label");
+    std::string label = trim(lines[i].substr(comma + 1));
+    label = label.substr(0, label.find_first_of(" \t"));
+    const std::string name = trim(lines[i].substr(0, comma));
+    if (label.empty()) throw Error(options.labels + ":" + std::to_string(i + 1) + ": empty label for " + name);
+    if (!label_of.emplace(name, label).second)
+      throw Error(options.labels + ":" + std::to_string(i + 1) + ": " + name + " is labelled twice");
+  }
+  bool all_integers = true;
+  for (const auto& [name, label] : label_of) {
+    int64_t v = 0;
+    all_integers = all_integers && parse_label_integer(label, &v);
+  }
+  std::map<std::string, int32_t> class_index;
+  if (!all_integers) {
+    for (const auto& [name, label] : label_of) class_index.emplace(label, 0);
+    for (auto& [label, index] : class_index) {
+      index = static_cast<int32_t>(list.classes.size());
+      list.classes.push_back(label);
+    }
+  }
+  int64_t largest = -1;
+  for (const std::string& name : names) {
+    auto found = label_of.find(name);
+    if (found == label_of.end()) found = label_of.find(fsys::path(name).stem().string());
+    if (found == label_of.end()) {
+      if (options.skip_bad) {
+        list.images.push_back({(folder / name).string(), -1});  // reported as skipped by the builder
+        continue;
+      }
+      throw Error(options.labels + ": no label for " + (folder / name).string() + " (or pass --skip-bad)");
+    }
+    int32_t label = 0;
+    if (all_integers) {
+      int64_t v = 0;
+      parse_label_integer(found->second, &v);
+      if (v < 0 || v > 1000000)
+        throw Error(options.labels + ": label " + found->second + " of " + name + " is out of range (0 or more)");
+      label = static_cast<int32_t>(v);
+      largest = std::max<int64_t>(largest, v);
+    } else {
+      label = class_index.at(found->second);
+    }
+    list.images.push_back({(folder / name).string(), label});
+  }
+  if (all_integers)
+    for (int64_t c = 0; c <= largest; ++c) list.classes.push_back(std::to_string(c));
+  return list;
+}
+
+// A TurboJPEG decompressor per thread.
+struct TurboJpegHandle {
+  tjhandle handle = tjInitDecompress();
+  ~TurboJpegHandle() {
+    if (handle) tjDestroy(handle);
+  }
+};
+
+std::vector<unsigned char> read_file(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (!file) throw Error(path + ": cannot open: " + std::strerror(errno));
+  std::vector<unsigned char> bytes;
+  if (std::fseek(file, 0, SEEK_END) == 0) {
+    const long size = std::ftell(file);
+    if (size > 0) bytes.resize(static_cast<size_t>(size));
+    std::rewind(file);
+  }
+  const size_t got = bytes.empty() ? 0 : std::fread(bytes.data(), 1, bytes.size(), file);
+  const bool failed = std::ferror(file) != 0 || got != bytes.size();
+  std::fclose(file);
+  if (failed) throw Error(path + ": read failed");
+  return bytes;
+}
+
+}  // namespace
+
+ImageList list_images(const ImageCacheOptions& options) {
+  const fsys::path root = options.images;
+  std::error_code error;
+  if (!fsys::is_directory(root, error)) throw Error(options.images + ": not a folder");
+  const std::vector<std::string> classes = sorted_entries(root, true);
+  ImageList list;
+  if (classes.empty()) {
+    list = flat_folder_images(options);
+  } else {
+    if (!options.labels.empty())
+      throw Error("--labels " + options.labels + ": " + options.images +
+                  " has one sub-folder per class, which gives the labels; leave out --labels");
+    list.classes = classes;
+    for (size_t c = 0; c < classes.size(); ++c) {
+      std::vector<std::string> files;
+      walk_images(root / classes[c], files);
+      for (const std::string& f : files) list.images.push_back({f, static_cast<int32_t>(c)});
+    }
+    if (list.images.empty()) throw Error(options.images + ": no images (.jpg, .jpeg, ...) in its class folders");
+  }
+  if (options.limit > 0 && static_cast<int64_t>(list.images.size()) > options.limit)
+    list.images.resize(static_cast<size_t>(options.limit));
+  return list;
+}
+
+TransformedImage load_transformed_image(const std::string& path, int resize, int crop) {
+  if (!is_jpeg_name(path))
+    throw Error(path + ": only JPEG images are supported (flipsweep cache decodes with libjpeg-turbo)");
+  thread_local TurboJpegHandle decoder;
+  if (!decoder.handle) throw Error("cannot create a TurboJPEG decompressor: " + std::string(tjGetErrorStr2(nullptr)));
+  const std::vector<unsigned char> bytes = read_file(path);
+  if (bytes.empty()) throw Error(path + ": empty file");
+  int width = 0, height = 0, subsampling = 0, colorspace = 0;
+  if (tjDecompressHeader3(decoder.handle, bytes.data(), bytes.size(), &width, &height, &subsampling, &colorspace) != 0)
+    throw Error(path + ": not a readable JPEG: " + tjGetErrorStr2(decoder.handle));
+  if (width <= 0 || height <= 0 || static_cast<int64_t>(width) * height > (int64_t{1} << 28))
+    throw Error(path + ": JPEG of " + std::to_string(width) + "x" + std::to_string(height) + " pixels is not supported");
+  InterleavedImage decoded;
+  decoded.width = width;
+  decoded.height = height;
+  int pixel_format = TJPF_RGB;
+  decoded.channels = 3;
+  if (colorspace == TJCS_GRAY) {
+    pixel_format = TJPF_GRAY;
+    decoded.channels = 1;
+  } else if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) {
+    pixel_format = TJPF_CMYK;
+    decoded.channels = 4;
+  }
+  decoded.pixels.resize(static_cast<size_t>(width) * static_cast<size_t>(height) * static_cast<size_t>(decoded.channels));
+  // Flags 0: accurate integer DCT and fancy upsampling, libjpeg's defaults, as Pillow decodes.
+  // A warning (a truncated file: "Premature end of JPEG file") is an error: Pillow refuses such
+  // a file too ("image file is truncated").
+  if (tjDecompress2(decoder.handle, bytes.data(), bytes.size(), decoded.pixels.data(), width, 0, height, pixel_format,
+                    0) != 0)
+    throw Error(path + ": cannot decode: " + tjGetErrorStr2(decoder.handle));
+  InterleavedImage rgb = decoded.channels == 3   ? std::move(decoded)
+                         : decoded.channels == 1 ? rgb_from_gray(decoded)
+                                                 : rgb_from_jpeg_cmyk(decoded);
+  if (resize > 0) {
+    int out_width = 0, out_height = 0;
+    resized_size_for_shorter_side(rgb.width, rgb.height, resize, &out_width, &out_height);
+    if (crop > 0 && crop <= out_width && crop <= out_height) {
+      // Only the window CenterCrop keeps (the same pixels, about half the work for 256 → 224).
+      rgb = pil_resize_bilinear_window(rgb, out_width, out_height, center_crop_offset(out_width, crop),
+                                       center_crop_offset(out_height, crop), crop, crop);
+    } else {
+      rgb = pil_resize_bilinear(rgb, out_width, out_height);
+    }
+  }
+  TransformedImage out;
+  out.channels = 3;
+  out.width = crop > 0 ? crop : rgb.width;
+  out.height = crop > 0 ? crop : rgb.height;
+  out.pixels.resize(static_cast<size_t>(3) * out.width * out.height);
+  center_crop_to_chw(rgb, out.width, out.height, out.pixels.data());
+  return out;
+}
+
+ImageCacheSummary build_image_cache(const ImageCacheOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  if (options.resize < 0 || options.crop < 0) throw Error("--resize and --crop must be 0 (off) or more");
+  if (options.output.empty()) throw Error("no output file given");
+  const ImageList list = list_images(options);
+  if (list.classes.empty()) throw Error(options.images + ": no classes");
+  const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
+  ImageCacheSummary summary;
+  const std::string skipped_path = options.output + ".skipped.txt";
+  std::remove(skipped_path.c_str());
+
+  // With --skip-bad the number of images is known only at the end: pixels go to a scratch file
+  // first and into the cache (whose header states the count) once it is known.
+  std::unique_ptr<TensorCacheWriter> writer;
+  std::FILE* scratch = nullptr;
+  const std::string scratch_path = options.output + ".pixels.tmp";
+  std::vector<int32_t> labels;
+  ImageFormat format{};
+  bool format_known = false;
+  Progress progress("cache " + options.output, static_cast<int64_t>(list.images.size()), "images", options.progress);
+
+  const size_t chunk = static_cast<size_t>(threads) * 8;
+  try {
+    for (size_t begin = 0; begin < list.images.size(); begin += chunk) {
+      const size_t end = std::min(list.images.size(), begin + chunk);
+      std::vector<TransformedImage> decoded(end - begin);
+      std::vector<std::string> problems(end - begin);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+      for (int64_t i = static_cast<int64_t>(begin); i < static_cast<int64_t>(end); ++i) {
+        const LabelledImage& image = list.images[static_cast<size_t>(i)];
+        try {
+          if (image.label < 0) throw Error(image.path + ": no label in " + options.labels);
+          decoded[static_cast<size_t>(i) - begin] = load_transformed_image(image.path, options.resize, options.crop);
+        } catch (const std::exception& e) {
+          problems[static_cast<size_t>(i) - begin] = e.what();
+        }
+      }
+      for (size_t k = 0; k < decoded.size(); ++k) {
+        const LabelledImage& image = list.images[begin + k];
+        if (!problems[k].empty()) {
+          if (!options.skip_bad) throw Error(problems[k] + " (--skip-bad skips such files)");
+          summary.skipped.push_back(problems[k]);
+          continue;
+        }
+        const TransformedImage& t = decoded[k];
+        if (!format_known) {
+          format = ImageFormat{t.channels, t.height, t.width};
+          format_known = true;
+          if (!options.skip_bad) {
+            writer = std::make_unique<TensorCacheWriter>(options.output, format,
+                                                         static_cast<int64_t>(list.classes.size()),
+                                                         static_cast<int64_t>(list.images.size()));
+          } else {
+            scratch = std::fopen(scratch_path.c_str(), "wb");
+            if (!scratch) throw Error(scratch_path + ": cannot create: " + std::strerror(errno));
+          }
+        }
+        if (t.channels != format.channels || t.height != format.height || t.width != format.width)
+          throw Error(image.path + ": " + std::to_string(t.width) + "x" + std::to_string(t.height) +
+                      " after the transform, the first image gave " + std::to_string(format.width) + "x" +
+                      std::to_string(format.height) + "; give --crop so that every image has one size");
+        if (writer) {
+          writer->append(t.pixels.data(), &image.label, 1);
+        } else if (std::fwrite(t.pixels.data(), 1, t.pixels.size(), scratch) != t.pixels.size()) {
+          throw Error(scratch_path + ": write failed: " + std::strerror(errno));
+        }
+        labels.push_back(image.label);
+      }
+      progress.advance(static_cast<int64_t>(end));
+    }
+    progress.finish();
+    if (labels.empty()) throw Error(options.images + ": every image was skipped; nothing to write");
+    if (writer) {
+      writer->finish();
+    } else {
+      if (std::fclose(scratch) != 0) {
+        scratch = nullptr;
+        throw Error(scratch_path + ": write failed: " + std::strerror(errno));
+      }
+      scratch = nullptr;
+      TensorCacheWriter compact(options.output, format, static_cast<int64_t>(list.classes.size()),
+                                static_cast<int64_t>(labels.size()));
+      std::FILE* in = std::fopen(scratch_path.c_str(), "rb");
+      if (!in) throw Error(scratch_path + ": cannot open: " + std::strerror(errno));
+      std::vector<uint8_t> buffer(static_cast<size_t>(format.pixels_per_image()));
+      for (int32_t label : labels) {
+        if (std::fread(buffer.data(), 1, buffer.size(), in) != buffer.size()) {
+          std::fclose(in);
+          throw Error(scratch_path + ": read failed");
+        }
+        compact.append(buffer.data(), &label, 1);
+      }
+      std::fclose(in);
+      compact.finish();
+      std::remove(scratch_path.c_str());
+    }
+  } catch (...) {
+    if (scratch) std::fclose(scratch);
+    std::remove(scratch_path.c_str());
+    throw;
+  }
+  if (!summary.skipped.empty()) {
+    std::string text;
+    for (const std::string& s : summary.skipped) text += s + "\n";
+    std::ofstream out(skipped_path);
+    out << text;
+    if (!out) throw Error(skipped_path + ": write failed");
+  }
+  summary.written = static_cast<int64_t>(labels.size());
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return summary;
+}
+
+}  // namespace flipsweep::data
