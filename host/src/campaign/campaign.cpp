@@ -441,6 +441,10 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
   std::cout << "campaign " << config.name << ": " << models.size() << " model(s) × " << config.formats.size()
             << " format(s) × " << config.bers.size() << " BER(s) × " << config.trials << " trials on " << dataset->size()
             << " images of " << dataset->name() << ", " << threads << " threads → " << out_dir << "\n";
+  if (config.shard_count > 1)
+    std::cout << "shard " << shard_name(config.shard_index, config.shard_count) << ": trials t with t mod "
+              << config.shard_count << " = " << config.shard_index << ", " << total_trials << " of the campaign's "
+              << total_trials / std::max<int64_t>(trials_in_share, 1) * config.trials << "\n";
   if (!backend_note.empty()) std::cout << "note: " << backend_note << "\n";
   if (options.resume && already_done > 0)
     std::cout << "resuming: " << already_done << " of " << total_trials << " trials already done in " << trials_path
@@ -548,7 +552,8 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
       size_t signature_entries = 0;
 
       // The pending trials are cut into blocks of at most slot_count activation passes (trials
-      // that take a shortcut need none). Rows are written when a block ends; a run of shortcuts ends its block after this many.
+      // that take a shortcut need none). Rows are written when a block ends; a run of shortcuts
+      // ends its block after this many.
       const size_t block_limit = static_cast<size_t>(slot_count) + 256;
 
       for (size_t next = 0; next < pending.size();) {
