@@ -11,23 +11,7 @@ images=${1:-400}
 work=$(mktemp -d /tmp/flipsweep-cache-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-/usr/bin/python3 - "$work/images" "$images" << 'EOF'
-import os, sys
-import numpy as np
-from PIL import Image
-root, count = sys.argv[1], int(sys.argv[2])
-sizes = [(500, 375), (375, 500), (500, 333), (640, 480), (500, 500), (333, 500)]  # ImageNet's usual shapes
-rng = np.random.default_rng(0)
-for i in range(count):
-    w, h = sizes[i % len(sizes)]
-    y, x = np.mgrid[0:h, 0:w]
-    base = np.stack([127 + 100 * np.sin(x * rng.uniform(0.01, 0.05) + c) * np.cos(y * rng.uniform(0.01, 0.05))
-                     for c in range(3)], axis=-1)
-    noisy = np.clip(base + rng.normal(0, 20, size=base.shape), 0, 255).astype(np.uint8)
-    folder = os.path.join(root, f"n{i % 10:08d}")
-    os.makedirs(folder, exist_ok=True)
-    Image.fromarray(noisy, "RGB").save(os.path.join(folder, f"{i:06d}.JPEG"), quality=90)
-EOF
+/usr/bin/python3 bench/make_jpegs.py "$work/images" "$images"
 
 /usr/bin/python3 - "$work" "$images" << 'EOF'
 import datetime, filecmp, os, socket, subprocess, sys, time
