@@ -43,4 +43,28 @@ struct ScoreRowsBody {
   FLIPSWEEP_HD void operator()(int64_t row) const { score_row(outputs + row * classes, classes, scores[row]); }
 };
 
+// Segmentation: the class of every pixel of NCHW logits, torch.argmax(dim=1) (the first NaN,
+// else the first maximum), and whether all of the pixel's logits are NaN. One pixel per index:
+// index = image · pixels + pixel.
+struct PixelArgmaxBody {
+  const float* outputs = nullptr;  // images × classes × pixels
+  int64_t classes = 0;
+  int64_t pixels = 0;              // height × width
+  int32_t* predicted = nullptr;    // images × pixels
+  uint8_t* all_nan = nullptr;      // images × pixels (may be null)
+  FLIPSWEEP_HD void operator()(int64_t index) const {
+    const int64_t image = index / pixels, pixel = index % pixels;
+    const float* first = outputs + image * classes * pixels + pixel;
+    int64_t best = 0;
+    bool every_nan = true;
+    for (int64_t c = 0; c < classes; ++c) {
+      const float v = first[c * pixels];
+      every_nan = every_nan && v != v;
+      if (c > 0 && ranks_above(v, c, first[best * pixels], best)) best = c;
+    }
+    predicted[index] = static_cast<int32_t>(best);
+    if (all_nan) all_nan[index] = classes > 0 && every_nan ? 1 : 0;
+  }
+};
+
 }  // namespace flipsweep::kernels
