@@ -362,6 +362,7 @@ UNET_ACTIVATIONS = {
     "relu": nn.ReLU,
     "sigmoid": nn.Sigmoid,
     "hardsigmoid": nn.Hardsigmoid,
+    "relu6": nn.ReLU6,  # exports as Clip(0, 6)
 }
 
 # Upsampling name -> how the decoder doubles H and W:
