@@ -19,8 +19,10 @@
 #include "flipsweep/campaign/slurm.h"
 #include "flipsweep/data/dataset.h"
 #include "flipsweep/data/image_cache_builder.h"
+#include "flipsweep/data/segmentation.h"
 #include "flipsweep/error.h"
 #include "flipsweep/eval/evaluate.h"
+#include "flipsweep/eval/segmentation_eval.h"
 #include "flipsweep/graph/onnx_import.h"
 #include "flipsweep/model/weight_preparation.h"
 #include "flipsweep/util/yaml_config.h"
@@ -95,6 +97,49 @@ fs::BackendKind parse_backend_flag(const std::string& text, const std::string& w
   }
 }
 
+// A dataset with masks (a tensor cache of version 2): per-pixel metrics instead of top-1/top-5.
+int run_segmentation_eval(const EvalSettings& s, const fs::Model& model, fs::BackendKind backend_kind,
+                          fs::CpuKernels kernels) {
+  auto dataset = fs::data::limit_segmentation_dataset(fs::data::open_segmentation_cache(s.dataset.paths[0]),
+                                                      s.dataset.limit);
+  const auto format = fs::data::preprocessed_format(dataset->format(), s.dataset.preprocess);
+  const fs::Shape& input_shape = model.graph.values[static_cast<size_t>(model.graph.inputs.at(0))].shape;
+  const fs::Shape image_shape{1, format.channels, format.height, format.width};
+  if (input_shape != image_shape)
+    throw fs::Error(s.model_path + ": the model expects input " + fs::shape_to_string(input_shape) + " per image, the dataset " +
+                    dataset->name() + " gives " + fs::shape_to_string(image_shape) + " after preprocessing");
+  fs::BackendOptions options;
+  options.batch_size = s.batch_size;
+  options.threads = s.threads;
+  options.tile = s.tile;
+  options.trials_in_flight = 1;
+  options.device = s.device;
+  options.tf32 = s.tf32;
+  std::string note;
+  auto backend = fs::make_backend(backend_kind, model, options, kernels, &note);
+  backend->load_weights(0, fs::WeightPreparation(model).prepare_clean());
+  fs::EvalOptions eval_options;
+  eval_options.batch_size = s.batch_size;
+  eval_options.progress = !s.no_progress;
+  if (!note.empty()) std::cout << "note: " << note << "\n";
+  std::cout << fmt::format("model    {} ({} parameters)\n", s.model_path, model.parameter_count())
+            << fmt::format("dataset  {} ({} images with masks, {} classes)\n", dataset->name(), dataset->size(),
+                           dataset->num_classes())
+            << fmt::format("backend  {}, batch {}\n", backend->description(), s.batch_size) << std::flush;
+  const fs::SegmentationEvalResult r =
+      fs::evaluate_segmentation_block(*backend, {0}, *dataset, s.dataset.preprocess, eval_options).front();
+  const fs::SegmentationMetrics m = r.metrics();
+  std::cout << fmt::format("pixel accuracy  {:.2f} %\n", m.pixel_accuracy)
+            << fmt::format("mean IoU        {:.2f} %  (over classes in the truth or the prediction)\n", m.mean_iou)
+            << fmt::format("fw IoU          {:.2f} %  (frequency-weighted)\n", m.frequency_weighted_iou)
+            << "class IoU      ";
+  for (size_t c = 0; c < m.class_iou.size(); ++c)
+    std::cout << fmt::format(" {}:{}", c, std::isnan(m.class_iou[c]) ? std::string("-") : fmt::format("{:.1f}", m.class_iou[c]));
+  std::cout << "\n" << fmt::format("speed           {:.1f} images/s ({:.2f} s)\n", r.images / std::max(r.seconds, 1e-9), r.seconds);
+  if (r.all_nan_pixels) std::cout << fmt::format("all-NaN         {} pixels had only NaN logits\n", r.all_nan_pixels);
+  return 0;
+}
+
 int run_eval(EvalSettings& s, const std::string& config, const BackendFlags& flags) {
   if (!config.empty()) read_eval_config(config, s);
   if (flags.backend->count()) s.backend = flags.backend_value;
@@ -130,6 +175,8 @@ int run_eval(EvalSettings& s, const std::string& config, const BackendFlags& fla
   if (s.threads < 0) throw fs::Error("threads must be 0 (all cores) or more, got " + std::to_string(s.threads));
 
   fs::Model model = fs::load_onnx_model(s.model_path);
+  if (s.dataset.format == "tensor-cache" && s.dataset.paths.size() == 1 && fs::data::is_segmentation_cache(s.dataset.paths[0]))
+    return run_segmentation_eval(s, model, backend_kind, kernels);
   const bool preprocess_from_config = s.dataset_from_config && s.mean.empty() && s.std.empty() && !s.pad &&
                                      !s.channels && s.resize.empty();
   auto dataset = preprocess_from_config ? fs::open_configured_dataset(s.dataset, config)
