@@ -91,8 +91,10 @@ CampaignConfig load_campaign_config(const std::string& path, ConfigUse use) {
     model.path = yaml_value<std::string>(m["path"], path, field + ".path");
     // Relative to the config file's folder (or, found only there, the working directory).
     model.path = resolve_config_path(model.path, path);
-    if (use == ConfigUse::Run && !std::filesystem::exists(model.path))
-      throw Error(path + ": field '" + field + ".path': model file '" + model.path + "' does not exist");
+    std::error_code not_checked;  // e.g. a file name too long: an Error, not a filesystem_error
+    if (use == ConfigUse::Run && !std::filesystem::exists(model.path, not_checked))
+      throw Error(path + ": field '" + field + ".path': model file '" + model.path + "' " +
+                  (not_checked ? "cannot be checked: " + not_checked.message() : std::string("does not exist")));
     if (m["sha256"]) model.content_sha256 = yaml_value<std::string>(m["sha256"], path, field + ".sha256");
     if (m["saf"]) model.saf = yaml_value<std::string>(m["saf"], path, field + ".saf");
     try {

@@ -84,31 +84,40 @@ std::unique_ptr<ImageDataset> limit_dataset(std::unique_ptr<ImageDataset> datase
   return std::make_unique<LimitedDataset>(std::move(dataset), limit);
 }
 
-std::unique_ptr<ImageDataset> open_dataset(const DatasetSpec& spec) {
+void check_dataset_spec(const DatasetSpec& spec) {
   const auto expect_paths = [&](size_t n) {
     if (spec.paths.size() != n) {
       throw Error("dataset format " + spec.format + " needs " + std::to_string(n) + " file(s), got " +
                   std::to_string(spec.paths.size()));
     }
   };
-  if (spec.limit < 0) throw Error("dataset limit " + std::to_string(spec.limit) + " is negative");
-
-  std::unique_ptr<ImageDataset> dataset;
   if (spec.format == "idx") {
     expect_paths(2);
-    dataset = open_idx(spec.paths[0], spec.paths[1]);
   } else if (spec.format == "cifar10" || spec.format == "cifar100" || spec.format == "cifar100-coarse") {
     if (spec.paths.empty()) throw Error("dataset format " + spec.format + " needs at least one file");
+  } else if (spec.format == "tensor-cache") {
+    expect_paths(1);
+  } else {
+    throw Error("unknown dataset format \"" + spec.format +
+                "\" (known: idx, cifar10, cifar100, cifar100-coarse, tensor-cache)");
+  }
+  for (const std::string& path : spec.paths)
+    if (path.empty()) throw Error("dataset format " + spec.format + ": empty file name");
+  if (spec.limit < 0) throw Error("dataset limit " + std::to_string(spec.limit) + " is negative");
+}
+
+std::unique_ptr<ImageDataset> open_dataset(const DatasetSpec& spec) {
+  check_dataset_spec(spec);
+  std::unique_ptr<ImageDataset> dataset;
+  if (spec.format == "idx") {
+    dataset = open_idx(spec.paths[0], spec.paths[1]);
+  } else if (spec.format == "tensor-cache") {
+    dataset = open_tensor_cache(spec.paths[0]);
+  } else {
     const CifarVariant variant = spec.format == "cifar10"    ? CifarVariant::Cifar10
                                  : spec.format == "cifar100" ? CifarVariant::Cifar100Fine
                                                              : CifarVariant::Cifar100Coarse;
     dataset = open_cifar(spec.paths, variant);
-  } else if (spec.format == "tensor-cache") {
-    expect_paths(1);
-    dataset = open_tensor_cache(spec.paths[0]);
-  } else {
-    throw Error("unknown dataset format \"" + spec.format +
-                "\" (known: idx, cifar10, cifar100, cifar100-coarse, tensor-cache)");
   }
 
   // Fail now, naming the dataset, rather than on the first batch of a long campaign.

@@ -63,7 +63,7 @@ bool looks_like_gzip(const std::vector<uint8_t>& bytes) {
   return bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b;
 }
 
-std::vector<uint8_t> gunzip(const std::vector<uint8_t>& compressed, const std::string& path) {
+std::vector<uint8_t> gunzip(const std::vector<uint8_t>& compressed, const std::string& path, size_t limit) {
   if (compressed.size() > UINT_MAX) throw Error(path + ": gzip file larger than 4 GiB is not supported");
   z_stream stream{};
   // 16 + MAX_WBITS: expect a gzip header and trailer (CRC checked by zlib), not raw zlib.
@@ -85,10 +85,16 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& compressed, const std::s
     const size_t plausible = std::min<size_t>(compressed.size() * 1032, size_t{1} << 28);
     capacity = std::max(capacity, std::min(trailer_size, plausible));
   }
-  std::vector<uint8_t> out(capacity);
+  // The most bytes kept: one past the limit shows the caller that there is more.
+  const size_t most = limit == SIZE_MAX ? SIZE_MAX : limit + 1;
+  std::vector<uint8_t> out(std::min(capacity, most));
   size_t produced = 0;
   for (;;) {
-    if (produced == out.size()) out.resize(out.size() * 2);
+    if (produced == most) {
+      out.resize(produced);
+      return out;
+    }
+    if (produced == out.size()) out.resize(out.size() > most / 2 ? most : out.size() * 2);
     const size_t space = std::min<size_t>(out.size() - produced, UINT_MAX);
     stream.next_out = out.data() + produced;
     stream.avail_out = static_cast<uInt>(space);
@@ -127,12 +133,6 @@ MappedFile::MappedFile(const std::string& path) {
 
 MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), static_cast<size_t>(size_));
-}
-
-int64_t checked_multiply(int64_t a, int64_t b, const std::string& context) {
-  int64_t product = 0;
-  if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &product)) throw Error(context + ": size overflow");
-  return product;
 }
 
 }  // namespace flipsweep::data::detail

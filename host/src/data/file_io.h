@@ -19,8 +19,12 @@ std::vector<uint8_t> read_whole_file(const std::string& path);
 bool looks_like_gzip(const std::vector<uint8_t>& bytes);
 
 // Decompresses a complete gzip file (several concatenated members are allowed, as gzip -d does).
-// Truncated or corrupt data throws Error naming `path`.
-std::vector<uint8_t> gunzip(const std::vector<uint8_t>& compressed, const std::string& path);
+// Truncated or corrupt data throws Error naming `path`. With a `limit`, decompression stops once
+// more than `limit` bytes have come out: the result then has exactly limit + 1 bytes (the caller
+// reports data longer than its header declares), so a small file that inflates to gigabytes never
+// allocates them. Memory is at most about twice the bytes returned.
+std::vector<uint8_t> gunzip(const std::vector<uint8_t>& compressed, const std::string& path,
+                            size_t limit = SIZE_MAX);
 
 // Read-only mapping of a whole file. Pages are loaded on demand and are reclaimable page cache,
 // which is what keeps a tens-of-GB tensor cache from being resident all at once.
@@ -38,10 +42,6 @@ class MappedFile {
   const uint8_t* data_ = nullptr;
   uint64_t size_ = 0;
 };
-
-// a * b, or Error("CONTEXT: size overflow") when the header of a corrupt file asks for more than
-// 2^63 bytes; without the check a wrapped product could pass the file-size comparison.
-int64_t checked_multiply(int64_t a, int64_t b, const std::string& context);
 
 inline uint32_t load_u32_big_endian(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};

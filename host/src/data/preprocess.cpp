@@ -73,13 +73,28 @@ ImageFormat preprocessed_format(ImageFormat in, const Preprocess& p) {
   if (p.pad_value < 0 || p.pad_value > 255) {
     throw Error("preprocess: pad_value is " + std::to_string(p.pad_value) + ", must be a pixel value 0..255");
   }
+  // The padded and the resized image are each held in memory per image: both are limited, and
+  // checked before anything is computed from them.
+  const auto check_size = [&](const std::string& step, int64_t height, int64_t width) {
+    int64_t values = 0;
+    if (height > kMaxImageValues || width > kMaxImageValues || __builtin_mul_overflow(height, width, &values) ||
+        __builtin_mul_overflow(values, out.channels, &values) || values > kMaxImageValues) {
+      throw Error("preprocess: " + step + " gives images of " + std::to_string(out.channels) + "x" +
+                  std::to_string(height) + "x" + std::to_string(width) + ", more than 2^31 values per image");
+    }
+  };
+  if (p.pad > kMaxImageValues)
+    throw Error("preprocess: pad " + std::to_string(p.pad) + " gives images of more than 2^31 values per image");
   out.height = in.height + 2 * p.pad;
   out.width = in.width + 2 * p.pad;
+  check_size("pad " + std::to_string(p.pad), out.height, out.width);
   if (p.resize_height < 0 || p.resize_width < 0 || (p.resize_height == 0) != (p.resize_width == 0)) {
     throw Error("preprocess: resize is " + std::to_string(p.resize_height) + "x" + std::to_string(p.resize_width) +
                 ", both sides must be > 0 (or both 0 for no resize)");
   }
   if (p.resize_height > 0) {
+    check_size("resize " + std::to_string(p.resize_height) + "x" + std::to_string(p.resize_width), p.resize_height,
+               p.resize_width);
     out.height = p.resize_height;
     out.width = p.resize_width;
   }

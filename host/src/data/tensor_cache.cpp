@@ -61,10 +61,18 @@ class TensorCacheDataset final : public ImageDataset {
     if (reserved != 0) throw Error(path + ": reserved header field is " + std::to_string(reserved) + ", expected 0");
 
     count_ = static_cast<int64_t>(count);
-    const int64_t image_bytes = detail::checked_multiply(
-        detail::checked_multiply(format_.channels, format_.height, path), format_.width, path);
-    pixels_offset_ = kHeaderBytes + detail::checked_multiply(count_, 4, path);
-    const int64_t expected = pixels_offset_ + detail::checked_multiply(count_, image_bytes, path);
+    // The size the header declares, compared with the file's before anything is allocated. Each
+    // dimension is below 2^32 and the count below 2^63, so the products may overflow int64.
+    int64_t image_bytes = 0, label_bytes = 0, pixel_bytes = 0, expected = 0;
+    if (__builtin_mul_overflow(format_.channels, format_.height, &image_bytes) ||
+        __builtin_mul_overflow(image_bytes, format_.width, &image_bytes) ||
+        __builtin_mul_overflow(count_, int64_t{4}, &label_bytes) ||
+        __builtin_mul_overflow(count_, image_bytes, &pixel_bytes) ||
+        __builtin_add_overflow(kHeaderBytes, label_bytes, &pixels_offset_) ||
+        __builtin_add_overflow(pixels_offset_, pixel_bytes, &expected)) {
+      throw Error(path + ": truncated: header says " + std::to_string(count_) + " images of " + to_string(format_) +
+                  " (more than 2^63 bytes) but file has " + std::to_string(size) + " bytes");
+    }
     if (static_cast<uint64_t>(expected) != size) {
       throw Error(path + ": " + (size < static_cast<uint64_t>(expected) ? "truncated" : "trailing bytes") +
                   ": header says " + std::to_string(count_) + " images of " + to_string(format_) + " (" +

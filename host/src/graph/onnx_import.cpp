@@ -67,11 +67,10 @@ KnownTensor convert_tensor(const onnx::TensorProto& t, const std::string& what) 
   if (t.data_location() == onnx::TensorProto::EXTERNAL)
     throw Error(what + ": external tensor data is not supported (save the model with the data inside the file)");
   KnownTensor out;
-  for (int64_t d : t.dims()) {
-    if (d < 0) throw Error(what + ": negative dimension");
-    out.shape.push_back(d);
-  }
-  const int64_t count = element_count(out.shape);
+  out.shape.assign(t.dims().begin(), t.dims().end());
+  // Checked before any data is copied; the data itself must then be in the file (check_count,
+  // raw_values), so a declared size never allocates more than the file holds.
+  const int64_t count = checked_element_count(out.shape, what);
   const bool raw = t.has_raw_data();
   auto check_count = [&](int64_t n) {
     if (n != count)
@@ -128,6 +127,14 @@ KnownTensor convert_tensor(const onnx::TensorProto& t, const std::string& what) 
 std::vector<float> known_as_floats(const KnownTensor& t) {
   if (t.is_float) return t.floats;
   return std::vector<float>(t.ints.begin(), t.ints.end());
+}
+
+// A scalar constant input (Clip's min and max): exactly one value.
+float single_value(const KnownTensor& t, const std::string& where, const char* role) {
+  const std::vector<float> values = known_as_floats(t);
+  if (values.size() != 1)
+    throw Error(where + ": input '" + role + "' must hold one value, it holds " + std::to_string(values.size()));
+  return values[0];
 }
 
 AutoPad parse_auto_pad(const std::string& s, const std::string& where) {
@@ -325,8 +332,8 @@ struct Importer {
           p.min = attrs.get_float("min", p.min);
           p.max = attrs.get_float("max", p.max);
         } else {
-          if (has_input(node, 1)) p.min = known_as_floats(require_known(node, 1, where, "min")).at(0);
-          if (has_input(node, 2)) p.max = known_as_floats(require_known(node, 2, where, "max")).at(0);
+          if (has_input(node, 1)) p.min = single_value(require_known(node, 1, where, "min"), where, "min");
+          if (has_input(node, 2)) p.max = single_value(require_known(node, 2, where, "max"), where, "max");
         }
         params = p;
         break;
@@ -482,6 +489,9 @@ struct Importer {
       const auto& dims = tt.shape().dim();
       for (int i = 0; i < dims.size(); ++i) {
         if (dims[i].has_dim_value()) {
+          if (dims[i].dim_value() < 0)
+            throw Error(where + ": dimension " + std::to_string(i) + " is " + std::to_string(dims[i].dim_value()) +
+                        ", must not be negative");
           shape.push_back(dims[i].dim_value());
         } else if (i == 0) {
           shape.push_back(1);  // symbolic batch
@@ -489,6 +499,7 @@ struct Importer {
           throw Error(where + ": dimension " + std::to_string(i) + " is symbolic; only the batch (first) dimension may be");
         }
       }
+      (void)checked_element_count(shape, where);
       model.graph.inputs.push_back(add_value(in.name(), ValueKind::Input, shape));
     }
 
@@ -605,6 +616,7 @@ struct Importer {
     // Identity nodes. Each logical parameter must own its storage so that two parameters never
     // share a fault: the Identity's output becomes a parameter with a copy of the data.
     if (op == OpType::Identity && !depends_on_input) {
+      if (n.inputs.size() != 1 || n.inputs[0] < 0) throw Error(where + ": Identity needs exactly one input");
       int src = n.inputs[0];
       ValueKind kind = model.graph.values[static_cast<size_t>(src)].kind;
       if (kind == ValueKind::Parameter || kind == ValueKind::Constant) {

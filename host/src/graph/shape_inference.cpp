@@ -7,7 +7,10 @@ namespace flipsweep {
 
 namespace {
 
-void infer_node(const Node& node, std::vector<Shape>& shapes) {
+// Errors name the model file (when the model has one) and the node.
+void infer_node(const Model& model, const Node& node, std::vector<Shape>& shapes) {
+  const std::string where = (model.path.empty() ? std::string() : model.path + ": ") + "node '" + node.name + "' (" +
+                            op_type_name(node.op) + ")";
   std::vector<Shape> input_shapes;
   std::vector<bool> present;
   for (int id : node.inputs) {
@@ -18,12 +21,17 @@ void infer_node(const Node& node, std::vector<Shape>& shapes) {
   try {
     out = infer_output_shapes(node.op, node.params, input_shapes, present);
   } catch (const Error& e) {
-    throw Error("node '" + node.name + "' (" + op_type_name(node.op) + "): " + e.what());
+    throw Error(where + ": " + e.what());
   }
   if (out.size() < node.outputs.size())
-    throw Error("node '" + node.name + "' (" + op_type_name(node.op) + "): has " +
-                std::to_string(node.outputs.size()) + " outputs but the op produces " + std::to_string(out.size()));
-  for (size_t i = 0; i < node.outputs.size(); ++i) shapes[static_cast<size_t>(node.outputs[i])] = out[i];
+    throw Error(where + ": has " + std::to_string(node.outputs.size()) + " outputs but the op produces " +
+                std::to_string(out.size()));
+  for (size_t i = 0; i < node.outputs.size(); ++i) {
+    // Every inferred shape is bounded like the shapes in the file, so that no later size
+    // computation (buffers, batch multiples, the next node's rule) can overflow.
+    (void)checked_element_count(out[i], where + ": output '" + model.graph.values[static_cast<size_t>(node.outputs[i])].name + "'");
+    shapes[static_cast<size_t>(node.outputs[i])] = out[i];
+  }
 }
 
 }  // namespace
@@ -39,8 +47,8 @@ std::vector<Shape> infer_shapes(const Model& model, const std::vector<Shape>& in
     if (kind == ValueKind::Parameter || kind == ValueKind::Constant) shapes[id] = model.stored[id].shape;
   }
   for (size_t i = 0; i < g.inputs.size(); ++i) shapes[static_cast<size_t>(g.inputs[i])] = input_shapes[i];
-  for (const Node& node : g.weight_nodes) infer_node(node, shapes);
-  for (const Node& node : g.activation_nodes) infer_node(node, shapes);
+  for (const Node& node : g.weight_nodes) infer_node(model, node, shapes);
+  for (const Node& node : g.activation_nodes) infer_node(model, node, shapes);
   return shapes;
 }
 

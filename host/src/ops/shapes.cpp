@@ -13,6 +13,29 @@ namespace {
 
 std::string list_to_string(const std::vector<int64_t>& values) { return shape_to_string(values); }
 
+// Shape arithmetic on values from model files (dimensions, attributes, constant inputs): an
+// overflow is an Error naming what was computed, never a wrapped size.
+int64_t checked_add(int64_t a, int64_t b, const std::string& what) {
+  int64_t sum = 0;
+  if (__builtin_add_overflow(a, b, &sum))
+    throw Error(what + " is out of range: " + std::to_string(a) + " + " + std::to_string(b) + " overflows int64");
+  return sum;
+}
+
+int64_t checked_sub(int64_t a, int64_t b, const std::string& what) {
+  int64_t difference = 0;
+  if (__builtin_sub_overflow(a, b, &difference))
+    throw Error(what + " is out of range: " + std::to_string(a) + " - " + std::to_string(b) + " overflows int64");
+  return difference;
+}
+
+int64_t checked_mul(int64_t a, int64_t b, const std::string& what) {
+  int64_t product = 0;
+  if (__builtin_mul_overflow(a, b, &product))
+    throw Error(what + " is out of range: " + std::to_string(a) + " * " + std::to_string(b) + " overflows int64");
+  return product;
+}
+
 int64_t ceil_div(int64_t numerator, int64_t denominator) {
   // Floor-based so that it is also right for negative numerators.
   int64_t quotient = numerator / denominator;
@@ -46,7 +69,10 @@ void require_non_negative(const std::vector<int64_t>& values, const char* attrib
     if (v < 0) throw Error(std::string(attribute) + " " + list_to_string(values) + " must not be negative");
 }
 
-int64_t effective_kernel(int64_t kernel, int64_t dilation) { return (kernel - 1) * dilation + 1; }
+// (kernel - 1) * dilation + 1; kernel and dilation are positive.
+int64_t effective_kernel(int64_t kernel, int64_t dilation) {
+  return checked_add(checked_mul(kernel - 1, dilation, "dilated kernel size"), 1, "dilated kernel size");
+}
 
 // ONNX auto_pad for Conv and pools: the output keeps ceil(input / stride) positions and the padding
 // that takes is split evenly, the odd element going to the end (SAME_UPPER) or the begin (SAME_LOWER).
@@ -74,7 +100,8 @@ ResolvedPads resolve_forward_pads(AutoPad auto_pad, const std::vector<int64_t>& 
       for (size_t i = 0; i < dims; ++i) {
         int64_t output = ceil_div(input_spatial[i], strides[i]);
         int64_t total = std::max<int64_t>(
-            0, (output - 1) * strides[i] + effective_kernel(kernel[i], dilations[i]) - input_spatial[i]);
+            0, checked_add((output - 1) * strides[i], effective_kernel(kernel[i], dilations[i]), "auto_pad SAME padding") -
+                   input_spatial[i]);
         int64_t smaller_half = total / 2;
         pads.begin[i] = auto_pad == AutoPad::SameUpper ? smaller_half : total - smaller_half;
         pads.end[i] = total - pads.begin[i];
@@ -82,6 +109,14 @@ ResolvedPads resolve_forward_pads(AutoPad auto_pad, const std::vector<int64_t>& 
       break;
   }
   return pads;
+}
+
+// stride * (input - 1) + output_padding + (kernel - 1) * dilation + 1: ConvTranspose's output
+// before padding is removed.
+int64_t conv_transpose_full_size(int64_t input, int64_t stride, int64_t output_padding, int64_t kernel, int64_t dilation) {
+  const char* what = "ConvTranspose output size";
+  return checked_add(checked_add(checked_mul(stride, input - 1, what), output_padding, what),
+                     effective_kernel(kernel, dilation), what);
 }
 
 std::vector<int64_t> spatial_of(const Shape& shape) { return std::vector<int64_t>(shape.begin() + 2, shape.end()); }
@@ -135,7 +170,7 @@ Shape conv_output_shape(const ConvParams& p, const Shape& x, const Shape& w, con
 Shape conv_transpose_output_shape(const ConvParams& p, const Shape& x, const Shape& w, const std::vector<Shape>& inputs,
                                   const std::vector<bool>& present) {
   SpatialGeometry g = conv_transpose_geometry(p, x, w);
-  int64_t output_channels = w[1] * p.group;
+  int64_t output_channels = checked_mul(w[1], p.group, "ConvTranspose output channels (weight " + shape_to_string(w) + " times group)");
   Shape out{x[0], output_channels};
   out.insert(out.end(), g.output.begin(), g.output.end());
   if (is_present(present, 2, inputs) && inputs[2] != Shape{output_channels})
@@ -176,7 +211,10 @@ Shape flatten_output_shape(const FlattenParams& p, const Shape& x) {
   if (axis < 0 || axis > rank)
     throw Error("Flatten axis " + std::to_string(p.axis) + " is out of range for input " + shape_to_string(x));
   int64_t outer = 1, inner = 1;
-  for (int64_t i = 0; i < rank; ++i) (i < axis ? outer : inner) *= x[static_cast<size_t>(i)];
+  for (int64_t i = 0; i < rank; ++i) {
+    int64_t& part = i < axis ? outer : inner;
+    part = checked_mul(part, x[static_cast<size_t>(i)], "Flatten output size");
+  }
   return Shape{outer, inner};
 }
 
@@ -200,7 +238,7 @@ Shape reshape_output_shape(const ReshapeParams& p, const Shape& x) {
       t = x[i];
     }
     out[i] = t;
-    known_count *= t;
+    known_count = checked_mul(known_count, t, "Reshape target " + list_to_string(p.target) + " size");
   }
   int64_t input_count = element_count(x);
   if (inferred_axis >= 0) {
@@ -277,7 +315,8 @@ Shape concat_output_shape(const ConcatParams& p, const std::vector<Shape>& input
     if (!ok)
       throw Error("Concat inputs " + shape_to_string(first) + " and " + shape_to_string(s) + " differ outside axis " +
                   std::to_string(axis));
-    out[static_cast<size_t>(axis)] += s[static_cast<size_t>(axis)];
+    out[static_cast<size_t>(axis)] =
+        checked_add(out[static_cast<size_t>(axis)], s[static_cast<size_t>(axis)], "Concat output size");
   }
   return out;
 }
@@ -294,7 +333,11 @@ Shape resize_output_shape(const ResizeParams& p, const Shape& x) {
     for (size_t i = 0; i < x.size(); ++i) {
       if (!(p.scales[i] > 0.0f)) throw Error("Resize scale " + std::to_string(p.scales[i]) + " must be positive");
       // Double, like the ONNX reference and PyTorch, so that e.g. 3 * 0.6f floors as expected.
-      out[i] = static_cast<int64_t>(std::floor(static_cast<double>(x[i]) * static_cast<double>(p.scales[i])));
+      const double size = std::floor(static_cast<double>(x[i]) * static_cast<double>(p.scales[i]));
+      if (!(size <= static_cast<double>(kMaxTensorElements)))
+        throw Error("Resize scale " + std::to_string(p.scales[i]) + " of axis " + std::to_string(i) + " of input " +
+                    shape_to_string(x) + " gives an output larger than 2^40");
+      out[i] = static_cast<int64_t>(size);
     }
   } else {
     if (p.sizes.size() != x.size())
@@ -311,20 +354,21 @@ Shape pad_output_shape(const PadParams& p, const Shape& x) {
   const ResolvedPads pads = resolve_pad_axes(p, x.size());
   Shape out(x.size());
   for (size_t i = 0; i < x.size(); ++i) {
-    const int64_t crop_begin = std::max<int64_t>(0, -pads.begin[i]);
-    const int64_t crop_end = std::max<int64_t>(0, -pads.end[i]);
-    const int64_t kept = x[i] - crop_begin - crop_end;
+    const std::string what = "Pad pads " + list_to_string(p.pads) + " on axis " + std::to_string(i);
+    const int64_t crop_begin = std::max<int64_t>(0, checked_sub(0, pads.begin[i], what));
+    const int64_t crop_end = std::max<int64_t>(0, checked_sub(0, pads.end[i], what));
+    const int64_t kept = checked_sub(checked_sub(x[i], crop_begin, what), crop_end, what);
     if (kept < 0)
       throw Error("Pad pads " + list_to_string(p.pads) + " remove more than the " + std::to_string(x[i]) +
                   " elements of axis " + std::to_string(i) + " of input " + shape_to_string(x));
-    const int64_t added = std::max<int64_t>(0, pads.begin[i]) + std::max<int64_t>(0, pads.end[i]);
+    const int64_t added = checked_add(std::max<int64_t>(0, pads.begin[i]), std::max<int64_t>(0, pads.end[i]), what);
     if (added > 0 && p.mode == PadMode::Edge && kept == 0)
       throw Error("Pad (edge) cannot pad axis " + std::to_string(i) + " of input " + shape_to_string(x) +
                   ": no elements left to repeat");
     if (p.mode == PadMode::Reflect && (pads.begin[i] > kept - 1 || pads.end[i] > kept - 1) && added > 0)
       throw Error("Pad (reflect) pads " + list_to_string(p.pads) + " must be smaller than axis " +
                   std::to_string(i) + " (" + std::to_string(kept) + " elements) of input " + shape_to_string(x));
-    out[i] = kept + added;
+    out[i] = checked_add(kept, added, what);
   }
   return out;
 }
@@ -427,7 +471,7 @@ ResolvedPads resolve_conv_transpose_pads(const ConvParams& p, const std::vector<
                   " spatial dimensions");
   } else if (p.auto_pad == AutoPad::SameUpper || p.auto_pad == AutoPad::SameLower) {
     target.resize(dims);
-    for (size_t i = 0; i < dims; ++i) target[i] = input_spatial[i] * strides[i];
+    for (size_t i = 0; i < dims; ++i) target[i] = checked_mul(input_spatial[i], strides[i], "ConvTranspose output size");
   }
 
   ResolvedPads pads;
@@ -446,13 +490,14 @@ ResolvedPads resolve_conv_transpose_pads(const ConvParams& p, const std::vector<
   pads.begin.resize(dims);
   pads.end.resize(dims);
   for (size_t i = 0; i < dims; ++i) {
-    int64_t full = strides[i] * (input_spatial[i] - 1) + output_padding[i] + effective_kernel(kernel[i], dilations[i]);
+    const int64_t full = conv_transpose_full_size(input_spatial[i], strides[i], output_padding[i], kernel[i], dilations[i]);
     // A target larger than the full output gets no negative begin pad (ONNX Runtime's rule): the
     // extra positions are at the end and receive only the bias.
-    int64_t total = std::max<int64_t>(0, full - target[i]);
+    const int64_t excess = checked_sub(full, target[i], "ConvTranspose padding for output_shape");
+    int64_t total = std::max<int64_t>(0, excess);
     int64_t smaller_half = total / 2;
     pads.begin[i] = p.auto_pad == AutoPad::SameUpper ? smaller_half : total - smaller_half;
-    pads.end[i] = full - target[i] - pads.begin[i];
+    pads.end[i] = excess - pads.begin[i];
   }
   return pads;
 }
@@ -463,10 +508,11 @@ SpatialGeometry conv_geometry(const ConvParams& p, const Shape& x, const Shape& 
   if (w.size() != x.size())
     throw Error("Conv weight " + shape_to_string(w) + " must have the same rank as input " + shape_to_string(x));
   if (p.group < 1) throw Error("group " + std::to_string(p.group) + " must be positive");
-  if (x[1] != w[1] * p.group)
+  const int64_t expected_channels = checked_mul(w[1], p.group, "input channels (weight " + shape_to_string(w) + " times group)");
+  if (x[1] != expected_channels)
     throw Error("input " + shape_to_string(x) + " has " + std::to_string(x[1]) + " channels but weight " +
                 shape_to_string(w) + " with group " + std::to_string(p.group) + " expects " +
-                std::to_string(w[1] * p.group));
+                std::to_string(expected_channels));
   if (w[0] % p.group != 0)
     throw Error("weight " + shape_to_string(w) + " has " + std::to_string(w[0]) +
                 " output channels, not divisible by group " + std::to_string(p.group));
@@ -482,7 +528,9 @@ SpatialGeometry conv_geometry(const ConvParams& p, const Shape& x, const Shape& 
   g.pads_end = pads.end;
   g.output.resize(dims);
   for (size_t i = 0; i < dims; ++i) {
-    int64_t span = g.input[i] + g.pads_begin[i] + g.pads_end[i] - effective_kernel(g.kernel[i], g.dilations[i]);
+    int64_t span = checked_add(checked_add(g.input[i], g.pads_begin[i], "padded input size"), g.pads_end[i],
+                               "padded input size") -
+                   effective_kernel(g.kernel[i], g.dilations[i]);
     if (span < 0)
       throw Error("kernel " + list_to_string(g.kernel) + " with dilations " + list_to_string(g.dilations) +
                   " is larger than the padded input " + shape_to_string(x));
@@ -517,8 +565,10 @@ SpatialGeometry conv_transpose_geometry(const ConvParams& p, const Shape& x, con
   g.pads_end = pads.end;
   g.output.resize(dims);
   for (size_t i = 0; i < dims; ++i) {
-    int64_t full = g.strides[i] * (g.input[i] - 1) + output_padding[i] + effective_kernel(g.kernel[i], g.dilations[i]);
-    g.output[i] = full - g.pads_begin[i] - g.pads_end[i];
+    const int64_t full =
+        conv_transpose_full_size(g.input[i], g.strides[i], output_padding[i], g.kernel[i], g.dilations[i]);
+    g.output[i] = checked_sub(checked_sub(full, g.pads_begin[i], "ConvTranspose output size"), g.pads_end[i],
+                              "ConvTranspose output size");
     if (g.output[i] < 1)
       throw Error("ConvTranspose of " + shape_to_string(x) + " with pads " + list_to_string(g.pads_begin) + "/" +
                   list_to_string(g.pads_end) + " has an empty output");
@@ -541,13 +591,15 @@ SpatialGeometry pool_geometry(const PoolParams& p, const Shape& x) {
   g.pads_end = pads.end;
   g.output.resize(dims);
   for (size_t i = 0; i < dims; ++i) {
-    int64_t span = g.input[i] + g.pads_begin[i] + g.pads_end[i] - effective_kernel(g.kernel[i], g.dilations[i]);
+    int64_t span = checked_add(checked_add(g.input[i], g.pads_begin[i], "padded input size"), g.pads_end[i],
+                               "padded input size") -
+                   effective_kernel(g.kernel[i], g.dilations[i]);
     if (span < 0)
       throw Error("pool kernel " + list_to_string(g.kernel) + " is larger than the padded input " + shape_to_string(x));
     int64_t out = (p.ceil_mode ? ceil_div(span, g.strides[i]) : floor_div(span, g.strides[i])) + 1;
     // ceil_mode may add a window; PyTorch and the ONNX reference drop it when it would start in
     // the end padding (or beyond), so every window sees input or left padding.
-    if (p.ceil_mode && (out - 1) * g.strides[i] >= g.input[i] + g.pads_begin[i]) --out;
+    if (p.ceil_mode && checked_mul(out - 1, g.strides[i], "pool window start") >= g.input[i] + g.pads_begin[i]) --out;
     g.output[i] = out;
   }
   return g;

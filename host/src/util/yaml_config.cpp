@@ -28,7 +28,12 @@ YAML::Node load_yaml_mapping(const std::string& file) {
 void require_known_keys(const YAML::Node& map, const std::vector<std::string>& known, const std::string& file,
                         const std::string& prefix) {
   for (const auto& kv : map) {
-    const std::string key = kv.first.as<std::string>();
+    if (!kv.first.IsScalar()) {
+      const std::string where = prefix.empty() ? std::string("the config") : "field '" + prefix.substr(0, prefix.size() - 1) + "'";
+      throw Error(file + ": " + where + " has a key that is " + (kv.first.IsSequence() ? "a list" : kv.first.IsMap() ? "a mapping" : "empty") +
+                  ", expected a field name");
+    }
+    const std::string key = kv.first.Scalar();
     if (std::find(known.begin(), known.end(), key) == known.end())
       throw Error(file + ": unknown field '" + prefix + key + "'");
   }
@@ -74,12 +79,21 @@ data::DatasetSpec read_dataset_config(const YAML::Node& d, const std::string& fi
     for (std::string& path : spec.paths) path = resolve_config_path(path, file);
     return spec;
   };
-  if (d.IsScalar()) return resolved(data::parse_dataset_spec(yaml_value<std::string>(d, file, "dataset")));
+  // parse_dataset_spec's errors name the spec; the file and field are added here.
+  const auto parse_spec = [&](const YAML::Node& node, const std::string& field) {
+    const std::string text = yaml_value<std::string>(node, file, field);
+    try {
+      return data::parse_dataset_spec(text);
+    } catch (const Error& e) {
+      throw Error(file + ": field '" + field + "': " + e.what());
+    }
+  };
+  if (d.IsScalar()) return resolved(parse_spec(d, "dataset"));
   if (!d.IsMap()) throw Error(file + ": field 'dataset' must be a string or a mapping");
   require_known_keys(d, {"spec", "format", "paths", "limit", "preprocess"}, file, "dataset.");
   data::DatasetSpec spec;
   if (d["spec"]) {
-    spec = data::parse_dataset_spec(yaml_value<std::string>(d["spec"], file, "dataset.spec"));
+    spec = parse_spec(d["spec"], "dataset.spec");
   } else {
     if (!d["format"] || !d["paths"]) throw Error(file + ": field 'dataset' needs 'spec' or 'format' and 'paths'");
     spec.format = yaml_value<std::string>(d["format"], file, "dataset.format");
@@ -87,6 +101,16 @@ data::DatasetSpec read_dataset_config(const YAML::Node& d, const std::string& fi
   }
   if (d["limit"]) spec.limit = yaml_value<int64_t>(d["limit"], file, "dataset.limit");
   spec.preprocess = read_preprocess(d["preprocess"], file);
+  // Format, file count and limit are checked now, naming the field, not when the files are opened.
+  try {
+    data::check_dataset_spec(spec);
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    const char* field = message.rfind("unknown dataset format", 0) == 0 ? "dataset.format"
+                        : message.rfind("dataset limit", 0) == 0        ? "dataset.limit"
+                                                                        : "dataset.paths";
+    throw Error(file + ": field '" + field + "': " + message);
+  }
   return resolved(spec);
 }
 

@@ -90,8 +90,12 @@ struct DatasetSpec {
   int64_t limit = 0;  // 0 = all images; otherwise only the first `limit` (fewer if the set is smaller)
 };
 
-// Opens the files named by `spec`, applies the limit, and checks `spec.preprocess` against the
-// dataset's format so a bad transform fails before any work starts.
+// Checks what `spec` says without opening anything: a known format, the number of files it takes
+// (idx two, tensor-cache one, CIFAR at least one), no empty file name, a limit >= 0.
+void check_dataset_spec(const DatasetSpec& spec);
+
+// Opens the files named by `spec` (after check_dataset_spec), applies the limit, and checks
+// `spec.preprocess` against the dataset's format so a bad transform fails before any work starts.
 std::unique_ptr<ImageDataset> open_dataset(const DatasetSpec& spec);
 
 // Wraps `dataset` so that it shows only its first `limit` images (all of them if it has fewer).

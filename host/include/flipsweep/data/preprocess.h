@@ -27,9 +27,14 @@ struct Preprocess {
   int64_t channels = 0;  // 0 = keep the input's; 3 with a 1-channel input replicates gray
 };
 
+// The most values (channels x height x width) one image may have after padding or resizing:
+// 2^31, 8 GiB as fp32, far beyond any real network input.
+inline constexpr int64_t kMaxImageValues = int64_t{1} << 31;
+
 // The shape preprocess_batch produces from images of shape `in`. Throws Error (naming the field)
 // when `p` does not fit `in`: mean/std of the wrong length, std <= 0, negative pad, pad_value
-// outside 0..255, half-specified or negative resize, or an impossible channel conversion.
+// outside 0..255, half-specified or negative resize, an impossible channel conversion, or a pad
+// or resize that gives images of more than kMaxImageValues values.
 ImageFormat preprocessed_format(ImageFormat in, const Preprocess& p);
 
 // Preprocesses `count` uint8 NCHW images of shape `in` into `out`

@@ -45,7 +45,10 @@ T yaml_value(const YAML::Node& node, const std::string& file, const std::string&
     try {
       return node.as<T>();
     } catch (const YAML::Exception&) {
-      const std::string given = node.IsScalar() ? "'" + node.Scalar() + "'" : node.IsSequence() ? "a list" : "a mapping";
+      const std::string given = node.IsScalar()     ? "'" + node.Scalar() + "'"
+                                : node.IsSequence() ? "a list"
+                                : node.IsMap()      ? "a mapping"
+                                                    : "nothing (null)";
       throw Error(file + ": field '" + field + "' has an invalid value " + given + " (expected " +
                   detail::expected_kind<T>() + ")");
     }
