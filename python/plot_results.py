@@ -14,6 +14,18 @@ import os
 import sys
 
 
+def campaign_name(folder):
+    """The campaign's name from its config.yaml (`name: ...`), else the folder's name."""
+    try:
+        with open(os.path.join(folder, "config.yaml")) as f:
+            for line in f:
+                if line.startswith("name:"):
+                    return line.split(":", 1)[1].strip().strip("'\"")
+    except OSError:
+        pass
+    return os.path.basename(os.path.normpath(folder))
+
+
 def main(argv):
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -33,14 +45,18 @@ def main(argv):
     if not rows:
         print(f"plot_results.py: {summary} has no rows", file=sys.stderr)
         return 1
+    # Segmentation campaigns summarise mean IoU (miou_* columns), classification ones top-1.
+    metric = "miou" if "miou_mean" in rows[0] else "top1"
+    clean_column = "clean_miou" if metric == "miou" else "clean_top1"
     series = {}
     for r in rows:
         ber = float(r["ber"])
         if ber <= 0:
             continue  # exact-fault campaigns have no BER axis
         series.setdefault(r["config"], []).append(
-            # top1_std is empty for a point with one trial: no band there.
-            (ber, float(r["top1_mean"]), float(r["top1_std"] or 0.0), float(r["clean_top1"]), r["saf"], r["format"]))
+            # the std is empty for a point with one trial: no band there.
+            (ber, float(r[f"{metric}_mean"]), float(r[f"{metric}_std"] or 0.0), float(r[clean_column]), r["saf"],
+             r["format"]))
     if not series:
         print(f"plot_results.py: no plot: every BER in {summary} is 0, so there is no log-scaled BER axis "
               "(summary.md has the results)", file=sys.stderr)
@@ -58,10 +74,10 @@ def main(argv):
         ax.axhline(points[0][3], color=line.get_color(), linestyle=":", linewidth=0.8)
     ax.set_xscale("log")
     ax.set_xlabel("bit error rate")
-    ax.set_ylabel("top-1 accuracy (%)")
-    ax.set_ylim(0, 100)
+    ax.set_ylabel("mean IoU (%)" if metric == "miou" else "top-1 accuracy (%)")
+    ax.set_ylim(-1, 102)  # a fault-free line at 100 % stays visible above the frame's edge
     ax.grid(True, which="both", alpha=0.3)
-    ax.set_title(os.path.basename(os.path.normpath(folder)) + ": mean ± std over trials (dotted: fault-free)")
+    ax.set_title(campaign_name(folder) + ": mean ± std over trials (dotted: fault-free)")
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
     for ext in ("png", "svg"):

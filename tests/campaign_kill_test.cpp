@@ -64,7 +64,8 @@ class CampaignKill : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/install-deps.sh installs it)";
-    dir_ = scratch_dir("kill");
+    // Each test its own folder: ctest runs the tests of this fixture in parallel processes.
+    dir_ = scratch_dir(std::string("kill_") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     // 2 formats × 2 BERs × 10 trials = 40 trials, in blocks of 4.
     config_ = write_config(dir_, "trials_in_flight: 4\n");
     std::string text = read_text(config_);

@@ -28,7 +28,9 @@
 #include "flipsweep/campaign/campaign_folder.h"
 #include "flipsweep/campaign/results.h"
 #include "flipsweep/error.h"
+#include "flipsweep/data/segmentation.h"
 #include "flipsweep/eval/evaluate.h"
+#include "flipsweep/eval/segmentation_eval.h"
 #include "flipsweep/graph/onnx_import.h"
 #include "flipsweep/model/weight_preparation.h"
 #include "flipsweep/model/weight_transform.h"
@@ -100,11 +102,64 @@ int64_t count_nonfinite(const WeightSet& weights, const WeightChanges& changes, 
 }
 
 // What a trial's row needs from its activation pass: the counts behind top-1, top-5, all_nan and
-// sdc. A few numbers per trial, whatever the dataset size, so one can be kept for every trial.
+// sdc, or the segmentation metrics. A few numbers per trial, whatever the dataset size, so one can
+// be kept for every trial.
 struct TrialOutcome {
   int64_t images = 0, top1_correct = 0, top5_correct = 0, all_nan_images = 0;
   int64_t differing = 0;  // images whose top-1 differs from the clean model's
+  // Segmentation.
+  SegmentationMetrics segmentation;
+  int64_t pixels = 0, differing_pixels = 0, nan_pixels = 0;
 };
+
+TrialOutcome outcome_of_segmentation(const SegmentationEvalResult& r) {
+  TrialOutcome o;
+  o.images = r.images;
+  o.segmentation = r.metrics();
+  o.pixels = r.pixels;
+  o.differing_pixels = r.differing_pixels;
+  o.nan_pixels = r.all_nan_pixels;
+  return o;
+}
+
+// "iou_0;iou_1;..." (percent, 4 decimals; "-" where a class is in neither truth nor prediction).
+std::string class_iou_text(const std::vector<double>& class_iou) {
+  std::string text;
+  for (size_t c = 0; c < class_iou.size(); ++c)
+    text += (c ? ";" : "") + (std::isnan(class_iou[c]) ? std::string("-") : fmt::format("{:.4f}", class_iou[c]));
+  return text;
+}
+
+// A datasets with masks for task: segmentation (a tensor cache of version 2), with its limit.
+std::unique_ptr<data::SegmentationDataset> open_segmentation_data(const data::DatasetSpec& spec,
+                                                                  const std::string& source) {
+  if (spec.format != "tensor-cache" || spec.paths.size() != 1 || !data::is_segmentation_cache(spec.paths[0]))
+    throw Error(source + ": field 'task': segmentation needs a dataset with masks, a tensor cache of version 2 "
+                         "(datasets/FORMATS.md, e.g. datasets/make_fashion_mosaics.py); " +
+                (spec.paths.empty() ? std::string("none given") : spec.paths[0] + " has none"));
+  return data::limit_segmentation_dataset(data::open_segmentation_cache(spec.paths[0]), spec.limit);
+}
+
+// Keeps, of a per-trial side file (faults.csv, class_iou.csv), the header and the lines of recorded
+// trials (key = the first three fields: config, ber, trial): a trial cut off before its row was
+// written runs again and writes its lines again; a half-written last line is dropped.
+void keep_lines_of_recorded_trials(const std::string& path, const std::string& header,
+                                   const std::set<std::string>& done) {
+  std::ifstream file(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  text.erase(text.find_last_of('\n') == std::string::npos ? 0 : text.find_last_of('\n') + 1);
+  std::istringstream in(text);
+  std::string line;
+  std::getline(in, line);  // the header, written anew below (it may itself be cut off)
+  std::string content = header + "\n";
+  while (std::getline(in, line)) {
+    const size_t a = line.find(','), b = line.find(',', a + 1), c = line.find(',', b + 1);
+    if (c == std::string::npos) continue;
+    const std::string key = line.substr(0, a) + "|" + line.substr(a + 1, b - a - 1) + "|" + line.substr(b + 1, c - b - 1);
+    if (done.count(key)) content += line + "\n";
+  }
+  write_file_atomically(path, content);
+}
 
 TrialOutcome outcome_of(const EvalResult& r, const EvalResult& clean) {
   TrialOutcome o;
@@ -297,7 +352,20 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
   // Everything that can be wrong with the inputs fails here, before the first trial.
   std::vector<PreparedModel> models;
   for (const auto& entry : config.models) models.push_back(prepare_model(config, entry));
-  auto dataset = open_configured_dataset(config.dataset, config.source);
+  const bool segmentation = config.task == Task::Segmentation;
+  std::unique_ptr<data::SegmentationDataset> segmentation_data;
+  std::unique_ptr<data::ImageDataset> classification_data;
+  if (segmentation) {
+    segmentation_data = open_segmentation_data(config.dataset, config.source);
+  } else {
+    if (config.dataset.format == "tensor-cache" && config.dataset.paths.size() == 1 &&
+        data::is_segmentation_cache(config.dataset.paths[0]))
+      throw Error(config.source + ": field 'task': " + config.dataset.paths[0] +
+                  " holds segmentation masks; set task: segmentation");
+    classification_data = open_configured_dataset(config.dataset, config.source);
+  }
+  const data::ImageDataset* dataset =
+      segmentation ? static_cast<const data::ImageDataset*>(segmentation_data.get()) : classification_data.get();
   const auto image_format = data::preprocessed_format(dataset->format(), config.dataset.preprocess);
   for (const auto& p : models) {
     const Shape& input = p.model->graph.values[static_cast<size_t>(p.model->graph.inputs.at(0))].shape;
@@ -380,7 +448,12 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
                     " (dataset or --limit changed); use another --out for a new campaign");
     for (const auto& r : records) done.insert(trial_key(r.config, r.ber, r.trial));
     // Rewrite the file without a possibly half-written last line before appending.
-    std::string content = trials_csv_header() + "\n";
+    for (const TrialRecord& r : records)
+      if (r.task != config.task)
+        throw Error(out_dir + ": cannot resume: " + trials_path + " holds " +
+                    (r.task == Task::Segmentation ? "segmentation" : "classification") + " trials, the config's task is " +
+                    (segmentation ? "segmentation" : "classification"));
+    std::string content = trials_csv_header(config.task) + "\n";
     for (const auto& r : records) content += trials_csv_row(r) + "\n";
     write_file_atomically(trials_path, content);
   }
@@ -389,25 +462,17 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
       throw Error(faults_path + " already exists: pass --resume to finish that campaign, or choose another --out");
     // Keep only the faults of recorded trials: a trial cut off before its row was written is run
     // again and writes its faults again.
-    std::ifstream file(faults_path, std::ios::binary);
-    std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-    // Text after the last newline is a line an interrupted append left half-written.
-    text.erase(text.find_last_of('\n') == std::string::npos ? 0 : text.find_last_of('\n') + 1);
-    std::istringstream in(text);
-    std::string line;
-    std::getline(in, line);  // the header, written anew below (it may itself be cut off)
-    std::string content = std::string(kFaultsHeader) + "\n";
-    while (std::getline(in, line)) {
-      const size_t a = line.find(','), b = line.find(',', a + 1), c = line.find(',', b + 1);
-      if (c == std::string::npos) continue;
-      const std::string key = line.substr(0, a) + "|" + line.substr(a + 1, b - a - 1) + "|" + line.substr(b + 1, c - b - 1);
-      if (done.count(key)) content += line + "\n";
-    }
-    write_file_atomically(faults_path, content);
+    keep_lines_of_recorded_trials(faults_path, kFaultsHeader, done);
   }
   kill_point("config");
   write_file_atomically(recorded_config_path, campaign_config_yaml(written_config));
-  AppendFile trials_file(trials_path, trials_csv_header());
+  AppendFile trials_file(trials_path, trials_csv_header(config.task));
+  // Segmentation: each trial's per-class IoU, one line per trial, written before its row.
+  const std::string class_iou_path = out_dir + "/class_iou.csv";
+  const std::string class_iou_header = "config,ber,trial,class_iou";
+  if (segmentation && fsys::exists(class_iou_path)) keep_lines_of_recorded_trials(class_iou_path, class_iou_header, done);
+  std::unique_ptr<AppendFile> class_iou_file;
+  if (segmentation) class_iou_file = std::make_unique<AppendFile>(class_iou_path, class_iou_header);
   std::unique_ptr<AppendFile> faults_file;
   if (options.save_faults) faults_file = std::make_unique<AppendFile>(faults_path, kFaultsHeader);
 
@@ -533,9 +598,34 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
       }
       preparation.propagate(weights, encoded);
       for (int k = 0; k < slot_count; ++k) backend->load_weights(k, weights);
-      const EvalResult clean = evaluate(*backend, 0, *dataset, config.dataset.preprocess, eval_options);
-      CleanRecord clean_record{config_name, format.name(), p.entry->saf, clean.top1_percent(), clean.top5_percent(),
-                               clean.images, backend_description};
+      // The fault-free result: top-1 predictions per image, or classes per pixel, to count what
+      // trials change against.
+      EvalResult clean;
+      std::vector<uint8_t> clean_pixels;
+      CleanRecord clean_record;
+      clean_record.task = config.task;
+      clean_record.config = config_name;
+      clean_record.format = format.name();
+      clean_record.saf = p.entry->saf;
+      clean_record.backend = backend_description;
+      TrialOutcome clean_result;
+      if (segmentation) {
+        SegmentationEvalResult r = evaluate_segmentation_block(*backend, {0}, *segmentation_data, config.dataset.preprocess,
+                                                               eval_options, nullptr, true)
+                                       .front();
+        clean_result = outcome_of_segmentation(r);
+        clean_pixels = std::move(r.predictions);
+        clean_record.pixel_accuracy = clean_result.segmentation.pixel_accuracy;
+        clean_record.mean_iou = clean_result.segmentation.mean_iou;
+        clean_record.fw_iou = clean_result.segmentation.frequency_weighted_iou;
+        clean_record.images = r.images;
+      } else {
+        clean = evaluate(*backend, 0, *dataset, config.dataset.preprocess, eval_options);
+        clean_result = outcome_of(clean, clean);
+        clean_record.top1 = clean.top1_percent();
+        clean_record.top5 = clean.top5_percent();
+        clean_record.images = clean.images;
+      }
       if (recorded_clean != clean_records.end()) *recorded_clean = clean_record;
       else clean_records.push_back(clean_record);
       kill_point("clean");
@@ -547,7 +637,7 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
       if (config.shortcuts)
         for (size_t id = 0; id < read_by_pass.size(); ++id)
           if (read_by_pass[id]) clean_read[id] = weights.tensors[id].data;
-      const auto clean_outcome = std::make_shared<TrialOutcome>(outcome_of(clean, clean));
+      const auto clean_outcome = std::make_shared<TrialOutcome>(clean_result);
       std::unordered_map<int64_t, LastEvaluated> last;
       size_t signature_entries = 0;
 
@@ -613,13 +703,20 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
           prepare_share = std::chrono::duration<double>(std::chrono::steady_clock::now() - prepare_start).count() /
                           static_cast<double>(slots.size());
           const auto eval_start = std::chrono::steady_clock::now();
-          const std::vector<EvalResult> results =
-              evaluate_block(*backend, slots, *dataset, config.dataset.preprocess, eval_options);
+          std::vector<TrialOutcome> outcomes;
+          if (segmentation) {
+            for (const SegmentationEvalResult& r : evaluate_segmentation_block(
+                     *backend, slots, *segmentation_data, config.dataset.preprocess, eval_options, &clean_pixels))
+              outcomes.push_back(outcome_of_segmentation(r));
+          } else {
+            for (const EvalResult& r : evaluate_block(*backend, slots, *dataset, config.dataset.preprocess, eval_options))
+              outcomes.push_back(outcome_of(r, clean));
+          }
           eval_share = std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_start).count() /
                        static_cast<double>(slots.size());
           for (SlotTrial& st : block) {
             if (st.slot < 0) continue;
-            const TrialOutcome o = outcome_of(results[static_cast<size_t>(st.slot)], clean);
+            const TrialOutcome& o = outcomes[static_cast<size_t>(st.slot)];
             if (st.outcome) *st.outcome = o;  // shared with later trials that repeat these weights
             else st.outcome = std::make_shared<TrialOutcome>(o);
             image_trials += o.images;
@@ -644,13 +741,26 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
           record.saf = p.entry->saf;
           record.ber = t.ber;
           record.trial = t.trial;
-          // As EvalResult::top1_percent() and top5_percent() compute them.
-          record.top1 = r.images ? 100.0 * static_cast<double>(r.top1_correct) / static_cast<double>(r.images) : 0.0;
-          record.top5 = r.images ? 100.0 * static_cast<double>(r.top5_correct) / static_cast<double>(r.images) : 0.0;
-          record.sdc = r.images ? 100.0 * static_cast<double>(r.differing) / static_cast<double>(r.images) : 0.0;
+          record.task = config.task;
+          if (segmentation) {
+            const auto share = [&](int64_t n) {
+              return r.pixels ? 100.0 * static_cast<double>(n) / static_cast<double>(r.pixels) : 0.0;
+            };
+            record.pixel_accuracy = r.segmentation.pixel_accuracy;
+            record.mean_iou = r.segmentation.mean_iou;
+            record.fw_iou = r.segmentation.frequency_weighted_iou;
+            record.sdc = share(r.differing_pixels);
+            record.nan_pixels = share(r.nan_pixels);
+            record.all_nan = r.pixels > 0 && r.nan_pixels == r.pixels;
+          } else {
+            // As EvalResult::top1_percent() and top5_percent() compute them.
+            record.top1 = r.images ? 100.0 * static_cast<double>(r.top1_correct) / static_cast<double>(r.images) : 0.0;
+            record.top5 = r.images ? 100.0 * static_cast<double>(r.top5_correct) / static_cast<double>(r.images) : 0.0;
+            record.sdc = r.images ? 100.0 * static_cast<double>(r.differing) / static_cast<double>(r.images) : 0.0;
+            record.all_nan = r.images > 0 && r.all_nan_images == r.images;
+          }
           record.flips = st.faults.total_faults;
           record.nonfinite = st.nonfinite;
-          record.all_nan = r.images > 0 && r.all_nan_images == r.images;
           record.shortcut = st.shortcut;
           record.images = r.images;
           for (size_t i = 0; i < st.faults.faults_per_target.size(); ++i)
@@ -680,6 +790,9 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
               }
               faults_file->line(line);
             }
+          if (class_iou_file)
+            class_iou_file->line(config_name + "," + format_number(t.ber) + "," + std::to_string(t.trial) + "," +
+                                 class_iou_text(r.segmentation.class_iou));
           const std::string row = trials_csv_row(record);
           kill_point("row");
           if (kill_due("row-half")) {

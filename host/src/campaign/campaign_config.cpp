@@ -34,7 +34,7 @@ void check_label(const std::string& label, const std::string& where) {
 CampaignConfig load_campaign_config(const std::string& path, ConfigUse use) {
   YAML::Node root = load_yaml_mapping(path);
   require_known_keys(root,
-                     {"name", "seed", "trials", "ber", "formats", "models", "dataset", "targets", "faults",
+                     {"name", "task", "seed", "trials", "ber", "formats", "models", "dataset", "targets", "faults",
                       "batch_size", "threads", "backend", "device", "tf32", "trials_in_flight", "shortcuts", "shard"},
                      path, "");
   CampaignConfig c;
@@ -42,6 +42,12 @@ CampaignConfig load_campaign_config(const std::string& path, ConfigUse use) {
   c.name = root["name"] ? yaml_value<std::string>(root["name"], path, "name")
                         : std::filesystem::path(path).stem().string();
   check_label(c.name, path + ": field 'name'");
+  if (root["task"]) {
+    const std::string task = yaml_value<std::string>(root["task"], path, "task");
+    if (task == "segmentation") c.task = Task::Segmentation;
+    else if (task != "classification")
+      throw Error(path + ": field 'task': '" + task + "' is not classification or segmentation");
+  }
   if (root["seed"]) c.seed = yaml_value<uint64_t>(root["seed"], path, "seed");
   if (root["trials"]) c.trials = yaml_value<int64_t>(root["trials"], path, "trials");
   if (root["batch_size"]) c.batch_size = yaml_value<int64_t>(root["batch_size"], path, "batch_size");
@@ -194,6 +200,7 @@ std::string campaign_config_yaml(const CampaignConfig& c) {
   YAML::Emitter out;
   out << YAML::BeginMap;
   out << YAML::Key << "name" << YAML::Value << c.name;
+  if (c.task == Task::Segmentation) out << YAML::Key << "task" << YAML::Value << "segmentation";
   out << YAML::Key << "seed" << YAML::Value << c.seed;
   out << YAML::Key << "trials" << YAML::Value << c.trials;
   out << YAML::Key << "ber" << YAML::Value << YAML::Flow << YAML::BeginSeq;

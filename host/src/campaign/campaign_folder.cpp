@@ -82,6 +82,8 @@ std::vector<std::string> campaign_differences(const CampaignConfig& recorded, co
   const auto differ = [&](const std::string& what, const std::string& before, const std::string& after) {
     if (before != after) differences.push_back(what + ": recorded " + before + ", now " + after);
   };
+  const auto task_name = [](Task t) { return std::string(t == Task::Segmentation ? "segmentation" : "classification"); };
+  differ("task", task_name(recorded.task), task_name(now.task));
   differ("seed", std::to_string(recorded.seed), std::to_string(now.seed));
   differ("targets.roles", roles_text(recorded.targets), roles_text(now.targets));
   differ("targets.include", join_strings(recorded.targets.include), join_strings(now.targets.include));
@@ -363,15 +365,22 @@ void merge_campaign_shards(const std::string& out, const std::vector<std::string
     return config_rank[a.config] < config_rank[b.config];
   });
 
-  // faults.csv: merged when every shard saved faults, trials in campaign order.
-  size_t with_faults = 0;
-  for (const Shard& shard : shards) with_faults += fsys::exists(shard.folder + "/faults.csv") ? 1 : 0;
-  std::string faults;
-  if (with_faults == shards.size()) {
+  // Per-trial side files (faults.csv with --save-faults, class_iou.csv of segmentation
+  // campaigns): merged, trials in campaign order, when every shard has the file.
+  std::map<std::string, std::string> side_files;  // name → merged content
+  for (const char* name : {"faults.csv", "class_iou.csv"}) {
+    size_t present = 0;
+    for (const Shard& shard : shards) present += fsys::exists(shard.folder + "/" + name) ? 1 : 0;
+    if (present == 0) continue;
+    if (present < shards.size()) {
+      std::cerr << "flipsweep: note: only " << present << " of " << shards.size() << " shards have " << name
+                << "; it is not merged\n";
+      continue;
+    }
     std::map<std::string, std::string> lines_of_trial;
     std::string header;
     for (const Shard& shard : shards) {
-      std::istringstream in(read_whole_file(shard.folder + "/faults.csv"));
+      std::istringstream in(read_whole_file(shard.folder + "/" + name));
       std::string line;
       std::getline(in, line);
       header = line;
@@ -382,14 +391,12 @@ void merge_campaign_shards(const std::string& out, const std::vector<std::string
         lines_of_trial[key] += line + "\n";
       }
     }
-    faults = header + "\n";
+    std::string content = header + "\n";
     for (const TrialRecord& r : records) {
       const auto found = lines_of_trial.find(trial_key(r.config, r.ber, r.trial));
-      if (found != lines_of_trial.end()) faults += found->second;
+      if (found != lines_of_trial.end()) content += found->second;
     }
-  } else if (with_faults > 0) {
-    std::cerr << "flipsweep: note: only " << with_faults << " of " << shards.size()
-              << " shards saved faults.csv (--save-faults); no faults.csv is written\n";
+    side_files[name] = content;
   }
 
   for (const std::string& folder : folders)
@@ -402,12 +409,15 @@ void merge_campaign_shards(const std::string& out, const std::vector<std::string
   if (error) throw Error(out + ": cannot create the output folder: " + error.message());
 
   write_file_atomically(out + "/config.yaml", campaign_config_yaml(merged));
-  std::string trials = trials_csv_header() + "\n";
+  std::string trials = trials_csv_header(merged.task) + "\n";
   for (const TrialRecord& r : records) trials += trials_csv_row(r) + "\n";
   write_file_atomically(out + "/trials.csv", trials);
   write_file_atomically(out + "/clean.csv", clean_csv(clean));
-  if (!faults.empty()) write_file_atomically(out + "/faults.csv", faults);
-  else if (fsys::exists(out + "/faults.csv")) fsys::remove(out + "/faults.csv");
+  for (const char* name : {"faults.csv", "class_iou.csv"}) {
+    const auto merged_file = side_files.find(name);
+    if (merged_file != side_files.end()) write_file_atomically(out + "/" + name, merged_file->second);
+    else if (fsys::exists(out + "/" + name)) fsys::remove(out + "/" + name);
+  }
   const auto points = summarize(records, clean);
   write_file_atomically(out + "/summary.csv", summary_csv(points));
   const std::string table = summary_markdown(merged.name, points);

@@ -108,11 +108,27 @@ const char* const kTrialsHeaderV1 =
 const char* const kTrialsHeaderV2 =
     "config,format,saf,ber,trial,top1,top5,sdc,flips,nonfinite,all_nan,seconds,flips_per_tensor,shortcut";
 
-std::string trials_csv_header() { return std::string(kTrialsHeaderV2) + ",images"; }
+// Segmentation campaigns: the per-pixel metrics in place of top-1/top-5, sdc = error propagation.
+const char* const kSegmentationTrialsHeader =
+    "config,format,saf,ber,trial,pixel_accuracy,mean_iou,fw_iou,sdc,nan_pixels,flips,nonfinite,all_nan,seconds,"
+    "flips_per_tensor,shortcut,images";
+
+std::string trials_csv_header(Task task) {
+  return task == Task::Segmentation ? std::string(kSegmentationTrialsHeader) : std::string(kTrialsHeaderV2) + ",images";
+}
 
 std::string trials_csv_row(const TrialRecord& r) {
   std::ostringstream out;
-  char numbers[160];
+  char numbers[200];
+  if (r.task == Task::Segmentation) {
+    std::snprintf(numbers, sizeof numbers, "%.4f,%.4f,%.4f,%.4f,%.4f,%lld,%lld,%d,%.3f", r.pixel_accuracy, r.mean_iou,
+                  r.fw_iou, r.sdc, r.nan_pixels, static_cast<long long>(r.flips), static_cast<long long>(r.nonfinite),
+                  r.all_nan ? 1 : 0, r.seconds);
+    out << r.config << ',' << r.format << ',' << r.saf << ',' << format_number(r.ber) << ',' << r.trial << ',' << numbers
+        << ',' << r.flips_per_tensor << ',' << r.shortcut << ',';
+    if (r.images >= 0) out << r.images;
+    return out.str();
+  }
   std::snprintf(numbers, sizeof numbers, "%.4f,%.4f,%.4f,%lld,%lld,%d,%.3f", r.top1, r.top5, r.sdc,
                 static_cast<long long>(r.flips), static_cast<long long>(r.nonfinite), r.all_nan ? 1 : 0, r.seconds);
   out << r.config << ',' << r.format << ',' << r.saf << ',' << format_number(r.ber) << ',' << r.trial << ',' << numbers
@@ -123,7 +139,34 @@ std::string trials_csv_row(const TrialRecord& r) {
 
 namespace {
 
+TrialRecord parse_segmentation_trial_fields(const std::vector<std::string>& f, const std::string& where) {
+  TrialRecord r;
+  r.task = Task::Segmentation;
+  r.config = f[0];
+  r.format = f[1];
+  r.saf = f[2];
+  r.ber = parse_double(f[3], where);
+  r.trial = parse_int(f[4], where);
+  r.pixel_accuracy = parse_double(f[5], where);
+  r.mean_iou = parse_double(f[6], where);
+  r.fw_iou = parse_double(f[7], where);
+  r.sdc = parse_double(f[8], where);
+  r.nan_pixels = parse_double(f[9], where);
+  r.flips = parse_int(f[10], where);
+  r.nonfinite = parse_int(f[11], where);
+  r.all_nan = parse_int(f[12], where) != 0;
+  r.seconds = parse_double(f[13], where);
+  r.flips_per_tensor = f[14];
+  r.shortcut = f[15];
+  if (r.shortcut != "none" && r.shortcut != "clean" && r.shortcut.rfind("same-as-ber:", 0) != 0)
+    throw Error(where + ": unknown shortcut '" + r.shortcut + "' (none, clean, same-as-ber:<ber>)");
+  r.images = f[16].empty() ? -1 : parse_int(f[16], where);
+  if (!f[16].empty() && r.images < 0) throw Error(where + ": images must be 0 or more, got " + f[16]);
+  return r;
+}
+
 TrialRecord parse_trial_fields(const std::vector<std::string>& f, const std::string& where) {
+  if (f.size() == 17) return parse_segmentation_trial_fields(f, where);
   TrialRecord r;
   r.config = f[0];
   r.format = f[1];
@@ -160,10 +203,11 @@ std::vector<TrialRecord> read_trials_csv(const std::string& path) {
     std::getline(file, first_line);
   }
   // Files from before the shortcut column (every trial there ran its activation pass) or the
-  // images column.
-  const std::string header = first_line == kTrialsHeaderV1   ? std::string(kTrialsHeaderV1)
-                             : first_line == kTrialsHeaderV2 ? std::string(kTrialsHeaderV2)
-                                                             : trials_csv_header();
+  // images column; segmentation campaigns' own columns.
+  const std::string header = first_line == kTrialsHeaderV1                 ? std::string(kTrialsHeaderV1)
+                             : first_line == kTrialsHeaderV2               ? std::string(kTrialsHeaderV2)
+                             : first_line == kSegmentationTrialsHeader     ? std::string(kSegmentationTrialsHeader)
+                                                                           : trials_csv_header();
   std::vector<TrialRecord> out;
   int line = 1;
   for (const auto& f : read_csv(path, header)) out.push_back(parse_trial_fields(f, path + ":" + std::to_string(++line)));
@@ -174,6 +218,7 @@ namespace {
 
 const char* const kCleanHeaderV1 = "config,format,saf,top1,top5,images";
 const char* const kCleanHeader = "config,format,saf,top1,top5,images,backend";
+const char* const kSegmentationCleanHeader = "config,format,saf,pixel_accuracy,mean_iou,fw_iou,images,backend";
 
 std::string csv_field(const std::string& text) {
   if (text.find_first_of(",\"\n") == std::string::npos) return text;
@@ -190,8 +235,16 @@ std::string csv_field(const std::string& text) {
 
 std::string clean_csv(const std::vector<CleanRecord>& records) {
   std::ostringstream out;
-  out << kCleanHeader << "\n";
+  const bool segmentation = !records.empty() && records.front().task == Task::Segmentation;
+  out << (segmentation ? kSegmentationCleanHeader : kCleanHeader) << "\n";
   for (const auto& r : records) {
+    if (segmentation) {
+      char numbers[100];
+      std::snprintf(numbers, sizeof numbers, "%.4f,%.4f,%.4f,%lld", r.pixel_accuracy, r.mean_iou, r.fw_iou,
+                    static_cast<long long>(r.images));
+      out << r.config << ',' << r.format << ',' << r.saf << ',' << numbers << ',' << csv_field(r.backend) << '\n';
+      continue;
+    }
     char numbers[80];
     std::snprintf(numbers, sizeof numbers, "%.4f,%.4f,%lld", r.top1, r.top5, static_cast<long long>(r.images));
     out << r.config << ',' << r.format << ',' << r.saf << ',' << numbers << ',' << csv_field(r.backend) << '\n';
@@ -209,10 +262,34 @@ std::vector<CleanRecord> read_clean_csv(const std::string& path) {
   const bool with_backend = first_line == kCleanHeader;
   std::vector<CleanRecord> out;
   int line = 1;
+  if (first_line == kSegmentationCleanHeader) {
+    for (const auto& f : read_csv(path, kSegmentationCleanHeader, true)) {
+      const std::string where = path + ":" + std::to_string(++line);
+      CleanRecord r;
+      r.task = Task::Segmentation;
+      r.config = f[0];
+      r.format = f[1];
+      r.saf = f[2];
+      r.pixel_accuracy = parse_double(f[3], where);
+      r.mean_iou = parse_double(f[4], where);
+      r.fw_iou = parse_double(f[5], where);
+      r.images = parse_int(f[6], where);
+      r.backend = f[7];
+      out.push_back(r);
+    }
+    return out;
+  }
   for (const auto& f : read_csv(path, with_backend ? kCleanHeader : kCleanHeaderV1, with_backend)) {
     const std::string where = path + ":" + std::to_string(++line);
-    out.push_back({f[0], f[1], f[2], parse_double(f[3], where), parse_double(f[4], where), parse_int(f[5], where),
-                   with_backend ? f[6] : std::string()});
+    CleanRecord r;
+    r.config = f[0];
+    r.format = f[1];
+    r.saf = f[2];
+    r.top1 = parse_double(f[3], where);
+    r.top5 = parse_double(f[4], where);
+    r.images = parse_int(f[5], where);
+    r.backend = with_backend ? f[6] : std::string();
+    out.push_back(r);
   }
   return out;
 }
@@ -229,23 +306,31 @@ std::vector<PointSummary> summarize(const std::vector<TrialRecord>& trials, cons
   for (const auto& key : order) {
     const auto& rows = groups[key];
     PointSummary p;
+    p.task = rows.front()->task;
+    const bool segmentation = p.task == Task::Segmentation;
     p.config = key.first;
     p.ber = key.second;
     p.format = rows.front()->format;
     p.saf = rows.front()->saf;
     p.trials = static_cast<int64_t>(rows.size());
     for (const auto& c : clean)
-      if (c.config == p.config) p.clean_top1 = c.top1;
-    std::vector<double> top1;
+      if (c.config == p.config) p.clean_top1 = segmentation ? c.mean_iou : c.top1;
+    std::vector<double> top1;  // the primary metric
     for (const auto* r : rows) {
-      top1.push_back(r->top1);
+      top1.push_back(segmentation ? r->mean_iou : r->top1);
       p.top5_mean += r->top5;
+      p.pixel_accuracy_mean += r->pixel_accuracy;
+      p.fw_iou_mean += r->fw_iou;
+      p.nan_pixels_mean += r->nan_pixels;
       p.sdc_mean += r->sdc;
       p.flips_mean += static_cast<double>(r->flips);
       p.all_nan_share += r->all_nan ? 1.0 : 0.0;
     }
     const double n = static_cast<double>(rows.size());
     p.top5_mean /= n;
+    p.pixel_accuracy_mean /= n;
+    p.fw_iou_mean /= n;
+    p.nan_pixels_mean /= n;
     p.sdc_mean /= n;
     p.flips_mean /= n;
     p.all_nan_share /= n;
@@ -268,9 +353,23 @@ std::vector<PointSummary> summarize(const std::vector<TrialRecord>& trials, cons
 
 std::string summary_csv(const std::vector<PointSummary>& points) {
   std::ostringstream out;
-  out << "config,format,saf,ber,trials,clean_top1,top1_mean,top1_std,top1_ci95,top1_median,top1_min,top1_max,"
-         "top5_mean,sdc_mean,flips_mean,all_nan_share\n";
+  const bool segmentation = !points.empty() && points.front().task == Task::Segmentation;
+  if (segmentation)
+    out << "config,format,saf,ber,trials,clean_miou,miou_mean,miou_std,miou_ci95,miou_median,miou_min,miou_max,"
+           "pixel_accuracy_mean,fw_iou_mean,sdc_mean,nan_pixels_mean,flips_mean,all_nan_share\n";
+  else
+    out << "config,format,saf,ber,trials,clean_top1,top1_mean,top1_std,top1_ci95,top1_median,top1_min,top1_max,"
+           "top5_mean,sdc_mean,flips_mean,all_nan_share\n";
   for (const auto& p : points) {
+    if (segmentation) {
+      char numbers[300], spread[64] = ",";
+      if (std::isfinite(p.std)) std::snprintf(spread, sizeof spread, "%.4f,%.4f", p.std, p.ci95);
+      std::snprintf(numbers, sizeof numbers, "%lld,%.4f,%.4f,%s,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.2f,%.4f",
+                    static_cast<long long>(p.trials), p.clean_top1, p.mean, spread, p.median, p.min, p.max,
+                    p.pixel_accuracy_mean, p.fw_iou_mean, p.sdc_mean, p.nan_pixels_mean, p.flips_mean, p.all_nan_share);
+      out << p.config << ',' << p.format << ',' << p.saf << ',' << format_number(p.ber) << ',' << numbers << '\n';
+      continue;
+    }
     char numbers[256], spread[64] = ",";
     if (std::isfinite(p.std)) std::snprintf(spread, sizeof spread, "%.4f,%.4f", p.std, p.ci95);
     std::snprintf(numbers, sizeof numbers, "%lld,%.4f,%.4f,%s,%.4f,%.4f,%.4f,%.4f,%.4f,%.2f,%.4f",
@@ -290,9 +389,12 @@ std::string summary_markdown(const std::string& title, const std::vector<PointSu
   }
   std::sort(bers.begin(), bers.end());
   std::ostringstream out;
-  out << "### " << title << "\n\nTop-1 accuracy (%) before faults and after, mean ± std over trials.\n\n"
-      << "| Datatype | SAF | Top-1 (%) |";
-  for (double b : bers) out << " After Top-1 (%) BER " << format_number(b) << " |";
+  const bool segmentation = !points.empty() && points.front().task == Task::Segmentation;
+  const std::string metric = segmentation ? "Mean IoU" : "Top-1";
+  out << "### " << title << "\n\n" << (segmentation ? "Mean IoU" : "Top-1 accuracy")
+      << " (%) before faults and after, mean ± std over trials.\n\n"
+      << "| Datatype | SAF | " << metric << " (%) |";
+  for (double b : bers) out << " After " << metric << " (%) BER " << format_number(b) << " |";
   out << "\n|---|---|---|";
   for (size_t i = 0; i < bers.size(); ++i) out << "---|";
   out << "\n";

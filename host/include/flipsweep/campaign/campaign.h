@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "flipsweep/backend/backend_factory.h"
+#include "flipsweep/campaign/results.h"
 #include "flipsweep/core/storage_formats.h"
 #include "flipsweep/data/dataset.h"
 #include "flipsweep/faults/fault_injector.h"
@@ -31,6 +32,9 @@ struct CampaignModel {
 struct CampaignConfig {
   std::string source;  // the YAML file, for messages
   std::string name;
+  // classification (top-1/top-5) or segmentation (per-pixel metrics; the dataset must hold masks:
+  // a tensor cache of version 2).
+  Task task = Task::Classification;
   uint64_t seed = 1;
   int64_t trials = 10;
   std::vector<double> bers;

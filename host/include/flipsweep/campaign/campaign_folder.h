@@ -58,8 +58,8 @@ void sort_in_campaign_order(std::vector<TrialRecord>& records, const CampaignCon
 // flipsweep merge: checks that `shards` are the shards 1..n of one campaign (same settings per
 // campaign_differences and the same BERs, trials, formats and models), each complete, together
 // covering every trial once; then writes into `out` config.yaml (without the shard), trials.csv
-// in campaign order, clean.csv, faults.csv (when every shard saved faults), summary.csv/.md and
-// the plot. Error naming the shard folder for anything missing, duplicated or inconsistent.
+// in campaign order, clean.csv, faults.csv / class_iou.csv (when every shard has it),
+// summary.csv/.md and the plot. Error naming the shard folder for anything missing, duplicated or inconsistent.
 void merge_campaign_shards(const std::string& out, const std::vector<std::string>& shards);
 
 }  // namespace flipsweep
