@@ -209,6 +209,27 @@ def export(model, example_input, path, verbose=True):
 
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
+    # Written beside the target and renamed only once verified: a failed export (an unsupported
+    # op, a check below) leaves no .onnx behind, and never half a file.
+    temporary = path + ".tmp"
+    try:
+        model_proto = _export_and_verify(model, example_input, temporary)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+    os.replace(temporary, path)
+    if verbose:
+        print_summary(path, model_proto.summary)
+    return model_proto.proto
+
+
+class _Verified:
+    def __init__(self, proto, summary):
+        self.proto, self.summary = proto, summary
+
+
+def _export_and_verify(model, example_input, path):
     with torch.no_grad(), _batchnorm_fusion_disabled():
         torch.onnx.export(
             model,
@@ -224,10 +245,7 @@ def export(model, example_input, path, verbose=True):
         )
 
     model_proto = onnx.load(path)
-    summary = verify_export(model, model_proto)
-    if verbose:
-        print_summary(path, summary)
-    return model_proto
+    return _Verified(model_proto, verify_export(model, model_proto))
 
 
 def print_summary(path, summary):

@@ -31,6 +31,7 @@
 #include "flipsweep/data/segmentation.h"
 #include "flipsweep/eval/evaluate.h"
 #include "flipsweep/eval/segmentation_eval.h"
+#include "flipsweep/graph/export_check.h"
 #include "flipsweep/graph/onnx_import.h"
 #include "flipsweep/model/weight_preparation.h"
 #include "flipsweep/model/weight_transform.h"
@@ -56,6 +57,7 @@ PreparedModel prepare_model(const CampaignConfig& config, const CampaignModel& e
   PreparedModel p;
   p.entry = &entry;
   p.model = std::make_unique<Model>(load_onnx_model(entry.path));
+  warn_about_plain_export(*p.model);
   try {
     p.targets = select_fault_targets(*p.model, config.targets);
   } catch (const Error& e) {

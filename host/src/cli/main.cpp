@@ -23,6 +23,7 @@
 #include "flipsweep/error.h"
 #include "flipsweep/eval/evaluate.h"
 #include "flipsweep/eval/segmentation_eval.h"
+#include "flipsweep/graph/export_check.h"
 #include "flipsweep/graph/onnx_import.h"
 #include "flipsweep/model/weight_preparation.h"
 #include "flipsweep/util/yaml_config.h"
@@ -175,6 +176,7 @@ int run_eval(EvalSettings& s, const std::string& config, const BackendFlags& fla
   if (s.threads < 0) throw fs::Error("threads must be 0 (all cores) or more, got " + std::to_string(s.threads));
 
   fs::Model model = fs::load_onnx_model(s.model_path);
+  fs::warn_about_plain_export(model);
   if (s.dataset.format == "tensor-cache" && s.dataset.paths.size() == 1 && fs::data::is_segmentation_cache(s.dataset.paths[0]))
     return run_segmentation_eval(s, model, backend_kind, kernels);
   const bool preprocess_from_config = s.dataset_from_config && s.mean.empty() && s.std.empty() && !s.pad &&
@@ -284,6 +286,7 @@ int run_campaign_command(const RunSettings& s, const BackendFlags& flags) {
 
 int run_inspect(const std::string& path) {
   fs::Model model = fs::load_onnx_model(path);
+  fs::warn_about_plain_export(model);
   const fs::Graph& g = model.graph;
   std::cout << fmt::format("{}: opset {}, {} weight-preparation nodes, {} activation nodes\n\n", path, model.opset,
                            g.weight_nodes.size(), g.activation_nodes.size());
