@@ -83,6 +83,7 @@ ConvPrimitive make_conv_primitive(const ConvGeometry& g, const dnnl::engine& eng
                                                     dnnl::algorithm::convolution_direct, prim.src_md, weights_any,
                                                     prim.dst_md, strides, dil, pad_l, pad_r);
   dnnl::convolution_forward::primitive_desc pd(desc, attr, engine);
+  prim.implementation = pd.impl_info_str();
   prim.weights_md = pd.weights_desc();
   prim.scratchpad_md = pd.scratchpad_desc();
   prim.primitive = dnnl::convolution_forward(pd);

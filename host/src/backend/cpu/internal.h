@@ -50,6 +50,7 @@ struct ConvPrimitive {
   memory::desc src_md, weights_md, dst_md, bias_md, user_weights_md, scratchpad_md;
   bool has_bias = false;
   int64_t out_channels = 0;
+  std::string implementation;  // oneDNN's implementation name ("jit:avx512_core", "gemm:jit", "ref:any")
   // Where each element of the plain OIHW weight lands in oneDNN's packed layout, so a trial that
   // changes a few weights patches a few floats instead of reordering the tensor. Empty when the
   // tensor is too large to map (see map_packed_positions).

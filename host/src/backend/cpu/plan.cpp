@@ -189,6 +189,16 @@ class PlanBuilder {
     g.has_bias = s.bias >= 0;
     g.out_channels = out_channels;
     ConvPrimitive prim = make_conv_primitive(g, engine_);
+    // oneDNN has no fast kernel for some blocked → plain convolutions: the output layer of a
+    // segmentation net (16 → 11 channels, plain because 11 is no whole number of blocks) ran in
+    // its reference implementation at ~200× the cost of the rest. A plain copy of the input
+    // gives it a GEMM kernel instead.
+    if (src_blocked && !dst_blocked && prim.implementation.rfind("ref", 0) == 0) {
+      const int plain_src = p_.blocked[static_cast<size_t>(src)] ? to_plain(src) : src;
+      s.inputs[0] = plain_src;
+      g.src_md = activation_md(shape(plain_src), false, block);
+      prim = make_conv_primitive(g, engine_);
+    }
     p_.scratchpad_bytes = std::max<size_t>(p_.scratchpad_bytes, prim.scratchpad_md.get_size());
     s.conv_index = static_cast<int>(p_.convs.size());
     p_.convs.push_back(std::move(prim));
