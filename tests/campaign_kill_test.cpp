@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -44,8 +45,12 @@ Outcome run_shell(const std::string& command) {
   return outcome;
 }
 
-// bash reports a child killed by signal S as exit status 128 + S.
-bool killed_by_sigkill(const Outcome& o) { return WIFEXITED(o.status) && WEXITSTATUS(o.status) == 128 + 9; }
+// A shell reports a child killed by signal S as exit status 128 + S; a shell that exec'd the
+// command leaves the signal itself in the status.
+bool killed_by_sigkill(const Outcome& o) {
+  return (WIFEXITED(o.status) && WEXITSTATUS(o.status) == 128 + SIGKILL) ||
+         (WIFSIGNALED(o.status) && WTERMSIG(o.status) == SIGKILL);
+}
 bool succeeded(const Outcome& o) { return WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0; }
 int exit_code(const Outcome& o) { return WIFEXITED(o.status) ? WEXITSTATUS(o.status) : -1; }
 
