@@ -25,6 +25,7 @@
 #include "flipsweep/eval/segmentation_eval.h"
 #include "flipsweep/graph/export_check.h"
 #include "flipsweep/graph/onnx_import.h"
+#include "flipsweep/model/value_ranges.h"
 #include "flipsweep/model/weight_preparation.h"
 #include "flipsweep/util/yaml_config.h"
 
@@ -284,9 +285,52 @@ int run_campaign_command(const RunSettings& s, const BackendFlags& flags) {
   return 0;
 }
 
-int run_inspect(const std::string& path) {
+// inspect --ranges: per parameter, where its values sit (the share with 1 ≤ |w| < 2, the span of
+// fp32 exponents) and how many stored words one bit flip turns into Inf/NaN in fp32, fp16, bf16;
+// with a CSV path, every parameter's fp32 exponent histogram (python/plot_ranges.py draws it).
+int run_inspect_ranges(const fs::Model& model, const std::string& csv_path) {
+  const fs::Graph& g = model.graph;
+  std::cout << fmt::format("{:<44} {:>10} {:>9} {:>13} {:>11} {:>11} {:>11}\n", "parameter", "count", "1<=|w|<2",
+                           "fp32 exponents", "Inf/NaN fp32", "fp16", "bf16");
+  std::string csv = "parameter,exponent,count\n";
+  fs::RangeProfile total;
+  for (int id : g.parameters) {
+    const fs::Tensor& t = model.stored[static_cast<size_t>(id)];
+    const fs::RangeProfile p = fs::range_profile(t.ptr(), t.size());
+    int lowest = 256, highest = -1;
+    for (int e = 0; e < 256; ++e)
+      if (p.fp32_exponent[static_cast<size_t>(e)]) {
+        lowest = std::min(lowest, e);
+        highest = std::max(highest, e);
+        csv += fmt::format("{},{},{}\n", g.values[static_cast<size_t>(id)].name, e - 127, p.fp32_exponent[static_cast<size_t>(e)]);
+        total.fp32_exponent[static_cast<size_t>(e)] += p.fp32_exponent[static_cast<size_t>(e)];
+      }
+    const std::string span = highest < 0 ? "-" : fmt::format("2^{}..2^{}", lowest - 127, highest - 127);
+    std::cout << fmt::format("{:<44} {:>10} {:>9} {:>13} {:>11} {:>11} {:>11}\n", g.values[static_cast<size_t>(id)].name,
+                             p.count, p.in_one_two, span, p.nonfinite_in_one_flip_fp32, p.nonfinite_in_one_flip_fp16,
+                             p.nonfinite_in_one_flip_bf16);
+    total.count += p.count;
+    total.in_one_two += p.in_one_two;
+    total.nonfinite_in_one_flip_fp32 += p.nonfinite_in_one_flip_fp32;
+    total.nonfinite_in_one_flip_fp16 += p.nonfinite_in_one_flip_fp16;
+    total.nonfinite_in_one_flip_bf16 += p.nonfinite_in_one_flip_bf16;
+  }
+  std::cout << fmt::format("{:<44} {:>10} {:>9} {:>13} {:>11} {:>11} {:>11}\n", "total", total.count, total.in_one_two, "",
+                           total.nonfinite_in_one_flip_fp32, total.nonfinite_in_one_flip_fp16,
+                           total.nonfinite_in_one_flip_bf16);
+  std::cout << "Inf/NaN: stored words whose exponent field has exactly one 0 bit, so that one flip makes it all ones "
+               "(fp32: 1 <= |w| < 2 among others)\n";
+  if (!csv_path.empty()) {
+    fs::write_file_atomically(csv_path, csv);
+    std::cout << "exponent histograms: " << csv_path << " (python/plot_ranges.py draws them)\n";
+  }
+  return 0;
+}
+
+int run_inspect(const std::string& path, bool ranges, const std::string& ranges_csv) {
   fs::Model model = fs::load_onnx_model(path);
   fs::warn_about_plain_export(model);
+  if (ranges || !ranges_csv.empty()) return run_inspect_ranges(model, ranges_csv);
   const fs::Graph& g = model.graph;
   std::cout << fmt::format("{}: opset {}, {} weight-preparation nodes, {} activation nodes\n\n", path, model.opset,
                            g.weight_nodes.size(), g.activation_nodes.size());
@@ -456,6 +500,12 @@ int main(int argc, char** argv) {
   std::string inspect_path;
   CLI::App* inspect_cmd = app.add_subcommand("inspect", "List the graph and every parameter of an ONNX model");
   inspect_cmd->add_option("model", inspect_path, "ONNX model file")->required();
+  bool inspect_ranges = false;
+  std::string inspect_ranges_csv;
+  inspect_cmd->add_flag("--ranges", inspect_ranges,
+                        "per parameter: values with 1 <= |w| < 2, fp32 exponent span, words one bit flip turns into "
+                        "Inf/NaN in fp32/fp16/bf16");
+  inspect_cmd->add_option("--ranges-csv", inspect_ranges_csv, "also write every parameter's fp32 exponent histogram");
 
   try {
     app.parse(argc, argv);
@@ -464,7 +514,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (*eval_cmd) return run_eval(eval, eval_config, eval_backend);
-    if (*inspect_cmd) return run_inspect(inspect_path);
+    if (*inspect_cmd) return run_inspect(inspect_path, inspect_ranges, inspect_ranges_csv);
     if (*run_cmd) return run_campaign_command(run, run_backend);
     if (*slurm_cmd) {
       std::error_code error;
