@@ -2,8 +2,6 @@
 // written back as a run writes it (config.yaml, campaign_config_yaml) and must load again to the
 // same config; its dataset is opened and preprocessed when it names the fixtures of
 // fuzz_support.h (write_config_fixtures), as a run does before any trial.
-#include <algorithm>
-
 #include "flipsweep/campaign/campaign.h"
 #include "flipsweep/util/yaml_config.h"
 #include "fuzz_support.h"
@@ -37,13 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   if (names_only_fixtures(config.dataset)) {
     // Errors here name the config (a preprocessing field) or the dataset file at fault.
-    expect_success_or_error({path, scratch_dir() + "/"}, [&] {
-      const auto dataset = flipsweep::open_configured_dataset(config.dataset, path);
-      const int64_t count = std::min<int64_t>(dataset->size(), 2);
-      const auto format = flipsweep::data::preprocessed_format(dataset->format(), config.dataset.preprocess);
-      std::vector<float> inputs(static_cast<size_t>(count * format.pixels_per_image()));
-      flipsweep::data::read_preprocessed(*dataset, config.dataset.preprocess, 0, count, inputs.data(), nullptr);
-    });
+    expect_success_or_error({path, scratch_dir() + "/"}, [&] { open_and_preprocess(config.dataset, path); });
   }
   return 0;
 }

@@ -4,8 +4,6 @@
 // resolve_config_path, read_dataset_config — then, when the dataset names the fixtures of
 // fuzz_support.h, opens and preprocesses it as eval does (open_configured_dataset).
 // Keep it in step with read_eval_config.
-#include <algorithm>
-
 #include "flipsweep/util/yaml_config.h"
 #include "fuzz_support.h"
 
@@ -57,12 +55,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   });
   if (!loaded || !names_only_fixtures(s.dataset)) return 0;
   // Errors here name the config (a preprocessing field) or the dataset file at fault.
-  expect_success_or_error({path, scratch_dir() + "/"}, [&] {
-    const auto dataset = flipsweep::open_configured_dataset(s.dataset, path);
-    const int64_t count = std::min<int64_t>(dataset->size(), 2);
-    const auto format = flipsweep::data::preprocessed_format(dataset->format(), s.dataset.preprocess);
-    std::vector<float> inputs(static_cast<size_t>(count * format.pixels_per_image()));
-    flipsweep::data::read_preprocessed(*dataset, s.dataset.preprocess, 0, count, inputs.data(), nullptr);
-  });
+  expect_success_or_error({path, scratch_dir() + "/"}, [&] { open_and_preprocess(s.dataset, path); });
   return 0;
 }

@@ -20,6 +20,7 @@
 
 #include "flipsweep/data/dataset.h"
 #include "flipsweep/error.h"
+#include "flipsweep/util/yaml_config.h"
 
 namespace flipsweep::fuzz {
 
@@ -139,6 +140,22 @@ inline bool names_only_fixtures(const flipsweep::data::DatasetSpec& spec) {
     if (p.parent_path() != std::filesystem::path(scratch_dir())) return false;
   }
   return true;
+}
+
+// What eval and run do with a config's dataset before any work: open it (open_configured_dataset,
+// which also checks the preprocessing against the images), then preprocess the first two images.
+// The preprocessing itself runs only when the padded and the final image are small (2^20 values):
+// a legal but large pad or resize (up to data::kMaxImageValues) is only slow, not a finding.
+inline void open_and_preprocess(const flipsweep::data::DatasetSpec& spec, const std::string& config) {
+  const auto dataset = flipsweep::open_configured_dataset(spec, config);
+  const flipsweep::data::ImageFormat in = dataset->format();
+  const flipsweep::data::ImageFormat out = flipsweep::data::preprocessed_format(in, spec.preprocess);
+  constexpr int64_t kSmall = int64_t{1} << 20;
+  const int64_t padded = (in.height + 2 * spec.preprocess.pad) * (in.width + 2 * spec.preprocess.pad);
+  if (padded > kSmall || out.pixels_per_image() > kSmall) return;
+  const int64_t count = dataset->size() < 2 ? dataset->size() : 2;
+  std::vector<float> inputs(static_cast<size_t>(count * out.pixels_per_image()));
+  flipsweep::data::read_preprocessed(*dataset, spec.preprocess, 0, count, inputs.data(), nullptr);
 }
 
 // What evaluation does with an opened dataset, on every image: read pixels and labels (in two
