@@ -10,10 +10,8 @@ first images of the Debian Fashion-MNIST files (plain and gzip); CIFAR records a
 caches built here; configs/*.yaml with model paths pointed at the fuzzers' fixtures; the first
 rows of results/fashion-mnist/*/trials.csv and clean.csv; and regression_* inputs that showed
 bugs the fuzzers found (each also a test in tests/input_limits_test.cpp). Deterministic: running
-it again gives the same files.
-
-Files named by a 40-digit hex SHA-1 are inputs the fuzzers found in long runs, minimized with
-libFuzzer's -merge=1 (docs/FUZZING.md); this script leaves them alone.
+it again gives the same files. What a fuzzer learns in a long run stays in that run's own corpus
+folder (docs/FUZZING.md); only these seeds are committed.
 """
 import glob
 import gzip
@@ -36,16 +34,11 @@ SUPPORTED_OPS = {
 }
 
 
-FOUND = re.compile(r"^[0-9a-f]{40}$")  # libFuzzer's names for inputs it found (SHA-1 of the input)
-
-
 def target_dir(target):
-    """The target's corpus folder, emptied of the seeds written here; inputs a fuzzer found are kept."""
+    """The target's corpus folder, emptied: every file in it is written by this script."""
     path = os.path.join(CORPUS, target)
-    os.makedirs(path, exist_ok=True)
-    for name in os.listdir(path):
-        if not FOUND.match(name):
-            os.remove(os.path.join(path, name))
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
     return path
 
 
