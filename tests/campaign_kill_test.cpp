@@ -108,7 +108,9 @@ TEST_F(CampaignKill, KilledAtTwentyFourPointsAndResumedEqualsOneRun) {
     ASSERT_TRUE(killed_by_sigkill(o)) << "the run was meant to die at " << point << "; it ended with status "
                                       << o.status << ":\n" << o.output;
     // Whatever a kill leaves behind is readable (a half-written last row is dropped on reading).
-    if (fsys::exists(out + "/trials.csv")) EXPECT_NO_THROW(read_trials_csv(out + "/trials.csv")) << point;
+    if (fsys::exists(out + "/trials.csv")) {
+      EXPECT_NO_THROW(read_trials_csv(out + "/trials.csv")) << point;
+    }
   }
   const Outcome last = run(out, "", true);
   ASSERT_TRUE(succeeded(last)) << last.output;

@@ -90,7 +90,9 @@ TEST(SegmentationCampaign, RowsMetricsAndSideFiles) {
       EXPECT_EQ(r.sdc, 0.0);
       EXPECT_EQ(r.flips, 0);
     }
-    if (r.ber == 1e-3) EXPECT_GT(r.flips, 0);
+    if (r.ber == 1e-3) {
+      EXPECT_GT(r.flips, 0);
+    }
     some_propagation = some_propagation || r.sdc > 0.0;
   }
   EXPECT_TRUE(some_propagation) << "at BER 1e-3 some pixels must change";

@@ -260,6 +260,8 @@ std::vector<int> data_input_positions(OpType op, int input_count) {
     case OpType::Clip:
     case OpType::Resize:
     case OpType::Pad:
+    case OpType::ReduceMean:
+    case OpType::Dropout:
       return {0};
     default: {
       std::vector<int> all;
@@ -373,6 +375,46 @@ struct Importer {
       }
       case OpType::Resize: params = parse_resize(node, attrs, where); break;
       case OpType::Pad: params = parse_pad(node, attrs, where); break;
+      case OpType::Softmax: {
+        // Before opset 13 Softmax normalises over all dims from `axis` on (default 1).
+        SoftmaxParams p;
+        p.coerce_2d = model.opset < 13;
+        p.axis = attrs.get_int("axis", p.coerce_2d ? 1 : -1);
+        params = p;
+        break;
+      }
+      case OpType::ReduceMean: {
+        ReduceParams p;
+        p.keepdims = attrs.get_int("keepdims", 1) != 0;
+        if (model.opset >= 18) {
+          p.noop_with_empty_axes = attrs.get_int("noop_with_empty_axes", 0) != 0;
+          if (has_input(node, 1)) {
+            const KnownTensor& axes = require_known(node, 1, where, "axes");
+            if (axes.is_float) throw Error(where + ": input 'axes' must be int64");
+            p.axes = axes.ints;
+          }
+        } else {
+          p.axes = attrs.get_ints("axes");
+        }
+        params = p;
+        break;
+      }
+      case OpType::Transpose: params = TransposeParams{attrs.get_ints("perm")}; break;
+      case OpType::Dropout: {
+        // Inference: the identity. A model asking for training-mode dropout or its mask is refused.
+        attrs.ignore("seed");
+        attrs.ignore("ratio");    // before opset 12
+        attrs.ignore("is_test");  // before opset 7
+        if (node.output_size() > 1 && !node.output(1).empty())
+          throw Error(where + ": the mask output is not supported (inference only)");
+        if (has_input(node, 2)) {
+          const KnownTensor& training = require_known(node, 2, where, "training_mode");
+          const bool on = training.is_float ? (!training.floats.empty() && training.floats[0] != 0.0f)
+                                            : (!training.ints.empty() && training.ints[0] != 0);
+          if (on) throw Error(where + ": training_mode = true is not supported (inference only)");
+        }
+        break;
+      }
       default: break;
     }
     attrs.finish();

@@ -38,6 +38,11 @@ constexpr OpTypeName kOpTypeNames[] = {
     {OpType::Pad, "Pad"},
     {OpType::Identity, "Identity"},
     {OpType::Constant, "Constant"},
+    {OpType::HardSwish, "HardSwish"},
+    {OpType::Softmax, "Softmax"},
+    {OpType::ReduceMean, "ReduceMean"},
+    {OpType::Transpose, "Transpose"},
+    {OpType::Dropout, "Dropout"},
 };
 
 }  // namespace
@@ -74,6 +79,7 @@ bool is_elementwise_unary(OpType op) {
     case OpType::Tanh:
     case OpType::Softsign:
     case OpType::Atan:
+    case OpType::HardSwish:
     case OpType::Identity:
       return true;
     default:

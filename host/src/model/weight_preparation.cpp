@@ -52,6 +52,7 @@ float evaluate_pointwise(const Node& node, float a, float b) {
     case OpType::Tanh: return core::tanh(a);
     case OpType::Softsign: return core::softsign(a);
     case OpType::Atan: return core::atan(a);
+    case OpType::HardSwish: return core::hard_swish(a);
     case OpType::Add: return a + b;
     case OpType::Sub: return a - b;
     case OpType::Mul: return a * b;

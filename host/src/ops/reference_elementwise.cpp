@@ -98,6 +98,9 @@ void unary(OpType op, const OpParams& params, const Tensor& x, Tensor& y) {
     case OpType::Atan:
       map_elements(x, y, [](float v) { return core::atan(v); });
       return;
+    case OpType::HardSwish:
+      map_elements(x, y, [](float v) { return core::hard_swish(v); });
+      return;
     case OpType::Identity:
       y.data = x.data;
       return;

@@ -143,8 +143,21 @@ void run_op(OpType op, const OpParams& params, const std::vector<const Tensor*>&
     case OpType::Tanh:
     case OpType::Softsign:
     case OpType::Atan:
+    case OpType::HardSwish:
     case OpType::Identity:
       detail::unary(op, params, required(inputs, 0, op), y);
+      return;
+    case OpType::Dropout:  // inference
+      y.data = required(inputs, 0, op).data;
+      return;
+    case OpType::Softmax:
+      detail::softmax(params_as<SoftmaxParams>(params, op), required(inputs, 0, op), y);
+      return;
+    case OpType::ReduceMean:
+      detail::reduce_mean(params_as<ReduceParams>(params, op), required(inputs, 0, op), y);
+      return;
+    case OpType::Transpose:
+      detail::transpose(params_as<TransposeParams>(params, op), required(inputs, 0, op), y);
       return;
     case OpType::Add:
     case OpType::Sub:

@@ -629,10 +629,38 @@ std::vector<Shape> infer_output_shapes(OpType op, const OpParams& params, const 
     case OpType::Tanh:
     case OpType::Softsign:
     case OpType::Atan:
+    case OpType::HardSwish:
+    case OpType::Dropout:
     case OpType::Identity:
       require_input_count(inputs, 1, 1);
       require_present(present, 0, inputs, "X");
       return {inputs[0]};
+    case OpType::Softmax:
+      require_input_count(inputs, 1, 1);
+      require_present(present, 0, inputs, "X");
+      (void)softmax_axis(params_as<SoftmaxParams>(params, op), inputs[0].size());
+      return {inputs[0]};
+    case OpType::ReduceMean: {
+      require_input_count(inputs, 1, 1);
+      require_present(present, 0, inputs, "X");
+      const ReduceParams& p = params_as<ReduceParams>(params, op);
+      const std::vector<int64_t> axes = reduce_axes(p, inputs[0].size());
+      Shape out;
+      for (size_t i = 0; i < inputs[0].size(); ++i) {
+        const bool reduced = std::find(axes.begin(), axes.end(), static_cast<int64_t>(i)) != axes.end();
+        if (!reduced) out.push_back(inputs[0][i]);
+        else if (p.keepdims) out.push_back(1);
+      }
+      return {out};
+    }
+    case OpType::Transpose: {
+      require_input_count(inputs, 1, 1);
+      require_present(present, 0, inputs, "X");
+      Shape out;
+      for (int64_t axis : transpose_permutation(params_as<TransposeParams>(params, op), inputs[0].size()))
+        out.push_back(inputs[0][static_cast<size_t>(axis)]);
+      return {out};
+    }
     case OpType::Add:
     case OpType::Sub:
     case OpType::Mul:
@@ -684,6 +712,45 @@ std::vector<Shape> infer_output_shapes(OpType op, const OpParams& params, const 
       throw Error("Constant has no shape rule: its value is resolved at load time");
   }
   throw Error(std::string("no shape rule for op ") + op_type_name(op));
+}
+
+int64_t softmax_axis(const SoftmaxParams& p, size_t rank) {
+  const int64_t r = static_cast<int64_t>(rank);
+  const int64_t axis = p.axis < 0 ? p.axis + r : p.axis;
+  if (axis < 0 || axis >= r) throw Error("Softmax axis " + std::to_string(p.axis) + " is out of range for rank " + std::to_string(r));
+  return axis;
+}
+
+std::vector<int64_t> reduce_axes(const ReduceParams& p, size_t rank) {
+  const int64_t r = static_cast<int64_t>(rank);
+  std::vector<int64_t> axes;
+  if (p.axes.empty()) {
+    if (!p.noop_with_empty_axes)
+      for (int64_t a = 0; a < r; ++a) axes.push_back(a);
+    return axes;
+  }
+  for (int64_t a : p.axes) {
+    const int64_t axis = a < 0 ? a + r : a;
+    if (axis < 0 || axis >= r) throw Error("ReduceMean axis " + std::to_string(a) + " is out of range for rank " + std::to_string(r));
+    if (std::find(axes.begin(), axes.end(), axis) != axes.end()) throw Error("ReduceMean axis " + std::to_string(a) + " is listed twice");
+    axes.push_back(axis);
+  }
+  std::sort(axes.begin(), axes.end());
+  return axes;
+}
+
+std::vector<int64_t> transpose_permutation(const TransposeParams& p, size_t rank) {
+  std::vector<int64_t> perm = p.perm;
+  if (perm.empty())
+    for (int64_t i = static_cast<int64_t>(rank) - 1; i >= 0; --i) perm.push_back(i);
+  if (perm.size() != rank) throw Error("Transpose perm has " + std::to_string(perm.size()) + " entries for rank " + std::to_string(rank));
+  std::vector<bool> seen(rank, false);
+  for (int64_t axis : perm) {
+    if (axis < 0 || axis >= static_cast<int64_t>(rank) || seen[static_cast<size_t>(axis)])
+      throw Error("Transpose perm is not a permutation of 0.." + std::to_string(rank - 1));
+    seen[static_cast<size_t>(axis)] = true;
+  }
+  return perm;
 }
 
 }  // namespace flipsweep

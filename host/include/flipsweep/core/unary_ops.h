@@ -154,6 +154,9 @@ FLIPSWEEP_HD float hard_sigmoid(float x, float alpha, float beta) {
 
 FLIPSWEEP_HD float softsign(float x) { return x / (1.0f + ::fabsf(x)); }
 
+// ONNX HardSwish: x · max(0, min(1, x/6 + 1/2)) (alpha = 1/6, beta = 0.5); NaN stays NaN.
+FLIPSWEEP_HD float hard_swish(float x) { return detail::mul_rn(x, hard_sigmoid(x, 1.0f / 6.0f, 0.5f)); }
+
 // exp, tanh and atan are ours, not the C library's: glibc's and CUDA's differ in the last bits,
 // and a saturated activation function (SAF) applied to a faulted weight must give the same bits
 // on the host and the GPU. Each is computed in double with correctly rounded +, -, *, / and sqrt

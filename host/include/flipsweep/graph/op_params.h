@@ -38,6 +38,11 @@ enum class OpType {
   Pad,
   Identity,
   Constant,
+  HardSwish,
+  Softmax,
+  ReduceMean,
+  Transpose,
+  Dropout,  // inference: the identity (training_mode and the mask output are refused)
 };
 
 const char* op_type_name(OpType op);
@@ -146,8 +151,27 @@ struct PadParams {
   float value = 0.0f;  // constant mode only
 };
 
+// Softmax along `axis`; before opset 13 the input is seen as 2-D [prod(dims < axis), prod(rest)]
+// and normalised over the second dimension (`coerce_2d`).
+struct SoftmaxParams {
+  int64_t axis = -1;
+  bool coerce_2d = false;
+};
+
+// ReduceMean over `axes` (empty: all axes, unless noop_with_empty_axes).
+struct ReduceParams {
+  std::vector<int64_t> axes;
+  bool keepdims = true;
+  bool noop_with_empty_axes = false;
+};
+
+// Transpose: output dim i is input dim perm[i] (empty: reversed).
+struct TransposeParams {
+  std::vector<int64_t> perm;
+};
+
 using OpParams = std::variant<std::monostate, ConvParams, PoolParams, BatchNormParams, ActivationParams,
                               ClipParams, FlattenParams, ReshapeParams, GemmParams, ConcatParams, ResizeParams,
-                              PadParams>;
+                              PadParams, SoftmaxParams, ReduceParams, TransposeParams>;
 
 }  // namespace flipsweep

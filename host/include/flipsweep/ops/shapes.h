@@ -14,6 +14,12 @@ namespace flipsweep {
 std::vector<Shape> infer_output_shapes(OpType op, const OpParams& params, const std::vector<Shape>& inputs,
                                        const std::vector<bool>& present);
 
+// Softmax's axis in [0, rank), ReduceMean's axes (sorted, distinct, in [0, rank); empty = none
+// reduced, i.e. noop_with_empty_axes), Transpose's permutation; Error when they do not fit the rank.
+int64_t softmax_axis(const SoftmaxParams& p, size_t rank);
+std::vector<int64_t> reduce_axes(const ReduceParams& p, size_t rank);
+std::vector<int64_t> transpose_permutation(const TransposeParams& p, size_t rank);
+
 // Numpy-style multidirectional broadcasting (Add, Sub, Mul, Div, MatMul batch dims).
 Shape broadcast_shapes(const Shape& a, const Shape& b);
 
