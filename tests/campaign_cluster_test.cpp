@@ -17,6 +17,7 @@
 #include "flipsweep/campaign/campaign.h"
 #include "flipsweep/campaign/campaign_folder.h"
 #include "flipsweep/campaign/results.h"
+#include "flipsweep/campaign/slurm.h"
 #include "flipsweep/error.h"
 #include "test_support.h"
 
@@ -196,6 +197,13 @@ TEST(CampaignCluster, ResumeRefusesWhatWouldChangeRecordedRows) {
   changed.models.front().apply_saf = true;
   refused(changed, "model 'plain' saf: recorded none, now tanh");
 
+  {
+    // Turning --save-faults on (or off) on resume would leave faults.csv covering some trials only.
+    const std::string message = error_of([&] { run_campaign(config, quiet(dir + "/out", true, true)); });
+    EXPECT_NE(message.find("faults.csv (--save-faults): recorded off, now on"), std::string::npos) << message;
+    EXPECT_EQ(read_text(dir + "/out/trials.csv"), rows);
+  }
+
   // The model file rewritten with other content (a doc_string appended: still a valid model).
   {
     std::ofstream append(dir + "/model.onnx", std::ios::app | std::ios::binary);
@@ -210,6 +218,17 @@ TEST(CampaignCluster, ResumeRefusesWhatWouldChangeRecordedRows) {
   moved.trials = 3;
   run_campaign(moved, quiet(dir + "/out", true));
   EXPECT_EQ(read_trials_csv(dir + "/out/trials.csv").size(), 3u);
+
+  // A folder written with the old fault maps (no fault_maps line) is another campaign.
+  {
+    std::string yaml = read_text(dir + "/out/config.yaml");
+    yaml.erase(yaml.find("fault_maps: dyadic-bands-1\n"), std::string("fault_maps: dyadic-bands-1\n").size());
+    std::ofstream(dir + "/out/config.yaml") << yaml;
+    const std::string message = error_of([&] { run_campaign(moved, quiet(dir + "/out", true)); });
+    EXPECT_NE(message.find("fault maps: recorded an older scheme (no fault_maps line), now dyadic-bands-1"),
+              std::string::npos)
+        << message;
+  }
 
   // A row scored on another number of images is refused even without config.yaml.
   fsys::remove(dir + "/out/config.yaml");
@@ -314,6 +333,16 @@ TEST(CampaignCluster, ShardSpecsAreChecked) {
   for (const char* bad : {"0/4", "5/4", "2", "2/", "/4", "a/b", "2/4x", "-1/4", "1/0"})
     EXPECT_THROW(parse_shard(bad, &index, &count), Error) << bad;
   EXPECT_EQ(shard_name(1, 4), "2/4");
+  // One shard is the campaign itself, and its merge job would find no shards to merge.
+  SlurmOptions slurm;
+  slurm.config_path = "unused.yaml";
+  slurm.shards = 1;
+  try {
+    write_slurm_scripts(slurm);
+    ADD_FAILURE() << "--shards 1 must be refused";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--shards must be at least 2"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

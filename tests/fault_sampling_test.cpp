@@ -412,6 +412,8 @@ TEST(FaultSampling, BandUniformsLieInTheirBands) {
   EXPECT_EQ(fault_band_of_rate(0x1p-10 * 0.999), 10);
   EXPECT_EQ(fault_band_of_rate(0x1p-64), 63);
   EXPECT_EQ(fault_band_of_rate(1e-30), kBottomFaultBand);
+  EXPECT_EQ(fault_band_of_rate(0.0), kBottomFaultBand);  // no band: drawing up to it draws the least
+  EXPECT_EQ(fault_band_of_rate(std::nan("")), kBottomFaultBand);
 }
 
 TEST(FaultSampling, LowerRatesNestInsideHigherOnesForEveryPair) {

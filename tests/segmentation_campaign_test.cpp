@@ -179,6 +179,21 @@ TEST(SegmentationCampaign, TaskMustFitTheDataset) {
   }
   std::ofstream(s.dir + "/bad.yaml") << "task: detection\n" << text;
   EXPECT_THROW(load_campaign_config(s.dir + "/bad.yaml"), Error);
+  // A classifier on masks: its output is no per-pixel score map.
+  std::string classifier = "task: segmentation\n" + text;  // (write_config above replaced s.config)
+  classifier.replace(classifier.find(s.dir + "/unet.onnx"), (s.dir + "/unet.onnx").size(),
+                     testing::source_path("models/fashion-mnist/resnet20_none.onnx"));
+  std::ofstream(s.dir + "/classifier.yaml") << classifier;
+  CampaignConfig mismatched = load_campaign_config(s.dir + "/classifier.yaml");
+  mismatched.dataset.preprocess.resize_height = mismatched.dataset.preprocess.resize_width = 28;  // its input
+  try {
+    run_campaign(mismatched, quiet(s.dir + "/m"));
+    ADD_FAILURE() << "a classifier cannot score masks";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("segmentation needs [1, classes (1..255), 32, 32]"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(fsys::exists(s.dir + "/m/trials.csv")) << "refused before anything is written";
 }
 
 }  // namespace

@@ -135,6 +135,8 @@ std::string class_iou_text(const std::vector<double>& class_iou) {
 // A datasets with masks for task: segmentation (a tensor cache of version 2), with its limit.
 std::unique_ptr<data::SegmentationDataset> open_segmentation_data(const data::DatasetSpec& spec,
                                                                   const std::string& source) {
+  if (spec.format == "tensor-cache" && spec.paths.size() == 1 && !fsys::exists(spec.paths[0]))
+    throw Error(source + ": field 'dataset': " + spec.paths[0] + " does not exist");
   if (spec.format != "tensor-cache" || spec.paths.size() != 1 || !data::is_segmentation_cache(spec.paths[0]))
     throw Error(source + ": field 'task': segmentation needs a dataset with masks, a tensor cache of version 2 "
                          "(datasets/FORMATS.md, e.g. datasets/make_fashion_mosaics.py); " +
@@ -148,6 +150,7 @@ std::unique_ptr<data::SegmentationDataset> open_segmentation_data(const data::Da
 void keep_lines_of_recorded_trials(const std::string& path, const std::string& header,
                                    const std::set<std::string>& done) {
   std::ifstream file(path, std::ios::binary);
+  if (!file) throw Error(path + ": cannot open: " + std::strerror(errno));
   std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
   text.erase(text.find_last_of('\n') == std::string::npos ? 0 : text.find_last_of('\n') + 1);
   std::istringstream in(text);
@@ -375,6 +378,17 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
     if (input != image)
       throw Error(config.source + ": model '" + p.entry->name + "' expects input " + shape_to_string(input) +
                   " per image, the dataset gives " + shape_to_string(image) + " after preprocessing");
+    if (segmentation) {
+      // One class score per mask pixel: [1, classes, H, W] with the masks' H × W (a resize or pad
+      // in the preprocessing would need the model to undo it).
+      const Shape& output = p.model->graph.values[static_cast<size_t>(p.model->graph.outputs.at(0))].shape;
+      const data::ImageFormat masks = dataset->format();
+      if (output.size() != 4 || output[2] != masks.height || output[3] != masks.width || output[1] < 1 ||
+          output[1] > 255)
+        throw Error(config.source + ": model '" + p.entry->name + "' outputs " + shape_to_string(output) +
+                    " per image; segmentation needs [1, classes (1..255), " + std::to_string(masks.height) + ", " +
+                    std::to_string(masks.width) + "], one score per class and mask pixel");
+    }
   }
   for (const auto& p : models)
     for (const auto& format : config.formats)
@@ -407,6 +421,9 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
   for (size_t i = 0; i < models.size(); ++i) resolved_config.models[i].content_sha256 = sha256_of_file(config.models[i].path);
   resolved_config.dataset_images = dataset->size();
   resolved_config.dataset_fingerprint = dataset_fingerprint(config.dataset.paths);
+  resolved_config.fault_maps = kFaultMapScheme;
+  resolved_config.save_faults = config.save_faults || options.save_faults;
+  const bool save_faults = resolved_config.save_faults;
   resolved_config.backend = config.backend != BackendKind::Auto ? config.backend
                             : backend_note.empty()              ? BackendKind::Cuda
                                                                 : BackendKind::Cpu;
@@ -443,11 +460,18 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
     if (!options.resume)
       throw Error(trials_path + " already exists: pass --resume to finish that campaign, or choose another --out");
     records = read_trials_csv(trials_path);
-    for (const TrialRecord& r : records)
-      if (r.images >= 0 && r.images != dataset->size())
+    for (const TrialRecord& r : records) {
+      // Rows without the images column come from a flipsweep whose fault maps were drawn
+      // differently (before the dyadic bands): the same trial numbers had other faults.
+      if (r.images < 0)
+        throw Error(out_dir + ": cannot resume: " + trials_path +
+                    " was written by an older flipsweep (no images column) whose fault maps differ from this "
+                    "one's; start a new campaign with another --out");
+      if (r.images != dataset->size())
         throw Error(out_dir + ": cannot resume: " + trials_path + " holds trials scored on " + std::to_string(r.images) +
                     " images, this run would score " + std::to_string(dataset->size()) +
                     " (dataset or --limit changed); use another --out for a new campaign");
+    }
     for (const auto& r : records) done.insert(trial_key(r.config, r.ber, r.trial));
     // Rewrite the file without a possibly half-written last line before appending.
     for (const TrialRecord& r : records)
@@ -466,6 +490,8 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
     // again and writes its faults again.
     keep_lines_of_recorded_trials(faults_path, kFaultsHeader, done);
   }
+  if (fsys::exists(out_dir + "/class_iou.csv") && !options.resume)
+    throw Error(out_dir + "/class_iou.csv already exists: pass --resume to finish that campaign, or choose another --out");
   kill_point("config");
   write_file_atomically(recorded_config_path, campaign_config_yaml(written_config));
   AppendFile trials_file(trials_path, trials_csv_header(config.task));
@@ -476,7 +502,7 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
   std::unique_ptr<AppendFile> class_iou_file;
   if (segmentation) class_iou_file = std::make_unique<AppendFile>(class_iou_path, class_iou_header);
   std::unique_ptr<AppendFile> faults_file;
-  if (options.save_faults) faults_file = std::make_unique<AppendFile>(faults_path, kFaultsHeader);
+  if (save_faults) faults_file = std::make_unique<AppendFile>(faults_path, kFaultsHeader);
 
   int64_t trials_in_share = 0;  // trial numbers of this shard (all of them unsharded)
   for (int64_t t = 0; t < config.trials; ++t) trials_in_share += trial_in_shard(t, config) ? 1 : 0;
@@ -819,7 +845,7 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
   const std::string table = write_summaries(out_dir, &written_config, config.name, records, clean_records);
   plot_campaign(out_dir);
   std::cout << "\n" << table << "\nresults in " << out_dir << "/ (trials.csv, summary.csv, summary.md"
-            << (options.save_faults ? ", faults.csv" : "") << ")\n";
+            << (save_faults ? ", faults.csv" : "") << ")\n";
   if (image_trials > 0) {
     // What the faults cost next to the activation passes (sampling, encoding, weight preparation,
     // slot patches, correction lists): the O(faults) part should stay a small share.

@@ -35,7 +35,8 @@ CampaignConfig load_campaign_config(const std::string& path, ConfigUse use) {
   YAML::Node root = load_yaml_mapping(path);
   require_known_keys(root,
                      {"name", "task", "seed", "trials", "ber", "formats", "models", "dataset", "targets", "faults",
-                      "batch_size", "threads", "backend", "device", "tf32", "trials_in_flight", "shortcuts", "shard"},
+                      "batch_size", "threads", "backend", "device", "tf32", "trials_in_flight", "shortcuts", "shard",
+                      "fault_maps", "save_faults"},
                      path, "");
   CampaignConfig c;
   c.source = path;
@@ -63,6 +64,8 @@ CampaignConfig load_campaign_config(const std::string& path, ConfigUse use) {
   if (root["tf32"]) c.tf32 = yaml_value<bool>(root["tf32"], path, "tf32");
   if (root["trials_in_flight"]) c.trials_in_flight = yaml_value<int>(root["trials_in_flight"], path, "trials_in_flight");
   if (root["shortcuts"]) c.shortcuts = yaml_value<bool>(root["shortcuts"], path, "shortcuts");
+  if (root["fault_maps"]) c.fault_maps = yaml_value<std::string>(root["fault_maps"], path, "fault_maps");
+  if (root["save_faults"]) c.save_faults = yaml_value<bool>(root["save_faults"], path, "save_faults");
   if (root["shard"]) {
     try {
       parse_shard(yaml_value<std::string>(root["shard"], path, "shard"), &c.shard_index, &c.shard_count);
@@ -242,6 +245,8 @@ std::string campaign_config_yaml(const CampaignConfig& c) {
   out << YAML::Key << "exclude" << YAML::Value << YAML::Flow << c.targets.exclude;
   out << YAML::Key << "bits" << YAML::Value << c.bits;
   out << YAML::EndMap;
+  if (!c.fault_maps.empty()) out << YAML::Key << "fault_maps" << YAML::Value << c.fault_maps;
+  out << YAML::Key << "save_faults" << YAML::Value << c.save_faults;
   out << YAML::Key << "faults" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "model" << YAML::Value << fault_model_name(c.faults.model);
   if (c.faults.model == FaultModel::ExactFlips)

@@ -84,6 +84,11 @@ std::vector<std::string> campaign_differences(const CampaignConfig& recorded, co
   };
   const auto task_name = [](Task t) { return std::string(t == Task::Segmentation ? "segmentation" : "classification"); };
   differ("task", task_name(recorded.task), task_name(now.task));
+  // Rows drawn with another fault-map scheme (before dyadic bands: no fault_maps line) are other
+  // faults for the same trial numbers; they cannot be mixed with new ones.
+  differ("fault maps", recorded.fault_maps.empty() ? "an older scheme (no fault_maps line)" : recorded.fault_maps,
+         now.fault_maps.empty() ? "an older scheme (no fault_maps line)" : now.fault_maps);
+  differ("faults.csv (--save-faults)", recorded.save_faults ? "on" : "off", now.save_faults ? "on" : "off");
   differ("seed", std::to_string(recorded.seed), std::to_string(now.seed));
   differ("targets.roles", roles_text(recorded.targets), roles_text(now.targets));
   differ("targets.include", join_strings(recorded.targets.include), join_strings(now.targets.include));
@@ -351,10 +356,15 @@ void merge_campaign_shards(const std::string& out, const std::vector<std::string
       const auto same = std::find_if(clean.begin(), clean.end(), [&](const CleanRecord& k) { return k.config == c.config; });
       if (same == clean.end()) {
         clean.push_back(c);
-      } else if (same->top1 != c.top1 || same->top5 != c.top5 || same->images != c.images) {
-        std::cerr << "flipsweep: note: " << shard.folder << " scored " << c.config << " clean at " << format_number(c.top1)
-                  << " %, " << first.folder << " at " << format_number(same->top1) << " % (different backends?); "
-                  << "clean.csv keeps the first\n";
+      } else {
+        // The task's own metric: top-1, or mean IoU and pixel accuracy.
+        const bool segmentation = c.task == Task::Segmentation;
+        const double mine = segmentation ? c.mean_iou : c.top1, theirs = segmentation ? same->mean_iou : same->top1;
+        if (mine != theirs || same->top5 != c.top5 || same->pixel_accuracy != c.pixel_accuracy ||
+            same->images != c.images)
+          std::cerr << "flipsweep: note: " << shard.folder << " scored " << c.config << " clean at "
+                    << format_number(mine) << " %, " << first.folder << " at " << format_number(theirs)
+                    << " % (different backends?); clean.csv keeps the first\n";
       }
     }
   }
@@ -394,6 +404,12 @@ void merge_campaign_shards(const std::string& out, const std::vector<std::string
     std::string content = header + "\n";
     for (const TrialRecord& r : records) {
       const auto found = lines_of_trial.find(trial_key(r.config, r.ber, r.trial));
+      // Every trial has its class IoU line, and every trial with faults its fault lines.
+      const bool needed = std::string(name) == "class_iou.csv" || r.flips > 0;
+      if (needed && found == lines_of_trial.end())
+        throw Error("merge: no " + std::string(name) + " line for " + r.config + " BER " + format_number(r.ber) +
+                    " trial " + std::to_string(r.trial) + " in the shards' " + name +
+                    " files (a shard resumed with and without --save-faults?)");
       if (found != lines_of_trial.end()) content += found->second;
     }
     side_files[name] = content;
@@ -408,6 +424,10 @@ void merge_campaign_shards(const std::string& out, const std::vector<std::string
   fsys::create_directories(out, error);
   if (error) throw Error(out + ": cannot create the output folder: " + error.message());
 
+  // The marker first: a merge cut short (a requeued Slurm job) may then simply run again.
+  std::string sources;
+  for (const std::string& folder : folders) sources += folder + "\n";
+  write_file_atomically(out + "/merged-from.txt", sources);
   write_file_atomically(out + "/config.yaml", campaign_config_yaml(merged));
   std::string trials = trials_csv_header(merged.task) + "\n";
   for (const TrialRecord& r : records) trials += trials_csv_row(r) + "\n";
@@ -422,9 +442,6 @@ void merge_campaign_shards(const std::string& out, const std::vector<std::string
   write_file_atomically(out + "/summary.csv", summary_csv(points));
   const std::string table = summary_markdown(merged.name, points);
   write_file_atomically(out + "/summary.md", table);
-  std::string sources;
-  for (const std::string& folder : folders) sources += folder + "\n";
-  write_file_atomically(out + "/merged-from.txt", sources);
   plot_campaign(out);
   std::cout << table << "\nmerged " << shards.size() << " shards, " << records.size() << " trials → " << out << "/\n";
 }

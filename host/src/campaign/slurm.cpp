@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include "flipsweep/campaign/campaign.h"
 #include "flipsweep/campaign/results.h"
@@ -41,9 +42,10 @@ std::string common_header(const SlurmOptions& o, const std::string& job_name, co
   return text;
 }
 
+// stdout of `command` (stderr goes to the terminal: sites print notices there).
 std::pair<int, std::string> run_capture(const std::string& command) {
   std::string output;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) throw Error("cannot run: " + command);
   std::array<char, 4096> buffer{};
   size_t n;
@@ -52,19 +54,23 @@ std::pair<int, std::string> run_capture(const std::string& command) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
 }
 
-// sbatch --parsable prints "jobid" or "jobid;cluster".
+// sbatch --parsable prints "jobid" or "jobid;cluster" on its last line of stdout.
 std::string job_id_of(const std::string& output) {
-  std::string line = output.substr(0, output.find('\n'));
-  line = line.substr(0, line.find(';'));
-  if (line.empty() || line.find_first_not_of("0123456789") != std::string::npos)
+  std::string last, line;
+  std::istringstream in(output);
+  while (std::getline(in, line))
+    if (!line.empty()) last = line;
+  last = last.substr(0, last.find(';'));
+  if (last.empty() || last.find_first_not_of("0123456789") != std::string::npos)
     throw Error("sbatch printed no job id: " + output);
-  return line;
+  return last;
 }
 
 }  // namespace
 
 SlurmScripts write_slurm_scripts(const SlurmOptions& o) {
-  if (o.shards < 1) throw Error("--shards must be at least 1, got " + std::to_string(o.shards));
+  if (o.shards < 2)
+    throw Error("--shards must be at least 2, got " + std::to_string(o.shards) + " (one shard is the campaign: run it)");
   if (o.cpus_per_task < 0) throw Error("--cpus-per-task must be 0 (Slurm's default) or more");
   if (o.gpus_per_task < 0) throw Error("--gpus-per-task must be 0 (none) or more");
   check_sbatch_value(o.partition, "--partition");
@@ -84,6 +90,9 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& o) {
 
   SlurmScripts s;
   s.out = absolute(o.out.empty() ? "results/" + config.name : o.out);
+  // #SBATCH lines take no quoting, and Slurm reads % in --output as a file-name pattern.
+  if (s.out.find_first_of(" \t%") != std::string::npos)
+    throw Error("--out " + s.out + ": Slurm's #SBATCH --output cannot take a path with spaces or '%'; choose another folder");
   s.folder = s.out + "/slurm";
   s.array_script = s.folder + "/shards.sbatch";
   s.merge_script = s.folder + "/merge.sbatch";
@@ -126,13 +135,18 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& o) {
 }
 
 std::pair<std::string, std::string> submit_slurm_scripts(const SlurmScripts& s) {
-  const auto [found, where] = run_capture("command -v sbatch");
+  const auto [found, where] = run_capture("command -v sbatch 2>/dev/null");
   if (found != 0)
     throw Error("sbatch is not on PATH (not a Slurm login node?); the scripts are written: submit " + s.array_script +
                 ", then " + s.merge_script + " with --dependency=afterok:<the array's job id>");
   const auto [array_status, array_output] = run_capture("sbatch --parsable " + shell_quote(s.array_script));
   if (array_status != 0) throw Error("sbatch " + s.array_script + " failed: " + array_output);
-  const std::string array_id = job_id_of(array_output);
+  std::string array_id;
+  try {
+    array_id = job_id_of(array_output);
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + " (the array may be queued: check squeue before submitting again)");
+  }
   const auto [merge_status, merge_output] =
       run_capture("sbatch --parsable --dependency=afterok:" + array_id + " " + shell_quote(s.merge_script));
   if (merge_status != 0)

@@ -268,11 +268,16 @@ TransformedImage load_transformed_image(const std::string& path, int resize, int
   }
   decoded.pixels.resize(static_cast<size_t>(width) * static_cast<size_t>(height) * static_cast<size_t>(decoded.channels));
   // Flags 0: accurate integer DCT and fancy upsampling, libjpeg's defaults, as Pillow decodes.
-  // A warning (a truncated file: "Premature end of JPEG file") is an error: Pillow refuses such
-  // a file too ("image file is truncated").
+  // libjpeg's warnings come back as failures with TJERR_WARNING and a complete image. Pillow
+  // ignores them ("Corrupt JPEG data: N extraneous bytes ..."), except that a file whose data ends
+  // early ("Premature end of JPEG file") is refused ("image file is truncated"): the same here.
   if (tjDecompress2(decoder.handle, bytes.data(), bytes.size(), decoded.pixels.data(), width, 0, height, pixel_format,
-                    0) != 0)
-    throw Error(path + ": cannot decode: " + tjGetErrorStr2(decoder.handle));
+                    0) != 0) {
+    const std::string message = tjGetErrorStr2(decoder.handle);
+    const bool warning_only = tjGetErrorCode(decoder.handle) == TJERR_WARNING &&
+                              message.find("Premature end") == std::string::npos;
+    if (!warning_only) throw Error(path + ": cannot decode: " + message);
+  }
   InterleavedImage rgb = decoded.channels == 3   ? std::move(decoded)
                          : decoded.channels == 1 ? rgb_from_gray(decoded)
                                                  : rgb_from_jpeg_cmyk(decoded);

@@ -29,6 +29,12 @@ int64_t checked_multiply(int64_t a, int64_t b, const std::string& path) {
   return product;
 }
 
+int64_t checked_add(int64_t a, int64_t b, const std::string& path) {
+  int64_t sum = 0;
+  if (__builtin_add_overflow(a, b, &sum)) throw Error(path + ": header sizes overflow (corrupt file)");
+  return sum;
+}
+
 class SegmentationCache final : public SegmentationDataset {
  public:
   explicit SegmentationCache(const std::string& path) : path_(path), file_(path) {
@@ -56,9 +62,9 @@ class SegmentationCache final : public SegmentationDataset {
     const int64_t image_bytes = checked_multiply(
         checked_multiply(format_.channels, format_.height, path), format_.width, path);
     mask_bytes_ = checked_multiply(format_.height, format_.width, path);
-    pixels_offset_ = kHeaderBytes + checked_multiply(count_, 4, path);
-    masks_offset_ = pixels_offset_ + checked_multiply(count_, image_bytes, path);
-    const int64_t expected = masks_offset_ + checked_multiply(count_, mask_bytes_, path);
+    pixels_offset_ = checked_add(kHeaderBytes, checked_multiply(count_, 4, path), path);
+    masks_offset_ = checked_add(pixels_offset_, checked_multiply(count_, image_bytes, path), path);
+    const int64_t expected = checked_add(masks_offset_, checked_multiply(count_, mask_bytes_, path), path);
     if (static_cast<uint64_t>(expected) != size)
       throw Error(path + ": " + (size < static_cast<uint64_t>(expected) ? "truncated" : "trailing bytes") +
                   ": header says " + std::to_string(count_) + " images of " + to_string(format_) + " with masks (" +

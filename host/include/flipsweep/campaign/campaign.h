@@ -62,7 +62,15 @@ struct CampaignConfig {
   // images the trials see (after the limit) and a fingerprint of the files (dataset_fingerprint).
   int64_t dataset_images = -1;
   std::string dataset_fingerprint;
+  // The fault-map scheme the rows were drawn with (kFaultMapScheme; empty in folders written
+  // before the scheme was recorded), and whether every fault is written to faults.csv (config
+  // field save_faults, or --save-faults). Both recorded in config.yaml; a resume must keep them.
+  std::string fault_maps;
+  bool save_faults = false;
 };
+
+// The fault-map scheme of this flipsweep (docs/CAMPAIGNS.md, "Fault maps, exactly").
+inline constexpr const char* kFaultMapScheme = "dyadic-bands-1";
 
 enum class ConfigUse {
   Run,       // a config to run: model files must exist

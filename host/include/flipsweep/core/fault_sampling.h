@@ -343,8 +343,9 @@ inline std::vector<uint64_t> sample_distinct_positions(uint64_t count, uint64_t 
 }
 
 // The band holding rate r: k with 2^-(k+1) <= r < 2^-k, 0 for r >= 1/2 (and r = 1), the bottom
-// band for r < 2^-63.
+// band for r < 2^-64 (and for 0 or NaN, which have no band: drawing up to it draws the least).
 inline int fault_band_of_rate(double rate) {
+  if (!(rate > 0.0)) return kBottomFaultBand;
   if (rate >= 0.5) return 0;
   int exponent = 0;
   (void)std::frexp(rate, &exponent);  // rate in [2^(exponent-1), 2^exponent)
