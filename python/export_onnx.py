@@ -52,7 +52,8 @@ IMPORTER_SUPPORTED_OPS = frozenset([
     "Conv", "ConvTranspose", "BatchNormalization", "Relu", "LeakyRelu", "Clip",
     "Sigmoid", "HardSigmoid", "Tanh", "Softsign", "Atan", "Add", "Sub", "Mul",
     "Div", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape",
-    "Gemm", "MatMul", "Concat", "Resize", "Identity", "Constant",
+    "Gemm", "MatMul", "Concat", "Resize", "Identity", "Constant", "Pad", "HardSwish", "Softmax",
+    "ReduceMean", "Transpose", "Dropout",
 ])
 
 

@@ -182,9 +182,9 @@ TEST(OnnxImport, ConcatOfConstantsIsFoldedForResizeScales) {
 TEST(OnnxImport, UnsupportedOpNamesTheNode) {
   ModelBuilder b;
   b.input("x", {1, 4});
-  b.node("Softmax", {"x"}, "y", "classifier_softmax");
+  b.node("LogSoftmax", {"x"}, "y", "classifier_softmax");
   b.output("y");
-  expect_error_containing(b, {"test.onnx", "classifier_softmax", "Softmax", "not supported"});
+  expect_error_containing(b, {"test.onnx", "classifier_softmax", "LogSoftmax", "not supported"});
 }
 
 // A model needing several missing ops reports all of them at once: op type, node count, names.
@@ -192,14 +192,14 @@ TEST(OnnxImport, UnsupportedOpsAreAllListedInOneError) {
   ModelBuilder b;
   b.input("x", {1, 4});
   b.node("Relu", {"x"}, "r", "act");
-  b.node("Softmax", {"r"}, "s1", "head_a");
+  b.node("LogSoftmax", {"r"}, "s1", "head_a");
   b.node("Erf", {"s1"}, "e", "gelu_erf");
-  b.node("Softmax", {"e"}, "s2", "head_b");
-  b.node("Softmax", {"s2"}, "s3", "head_c");
+  b.node("LogSoftmax", {"e"}, "s2", "head_b");
+  b.node("LogSoftmax", {"s2"}, "s3", "head_c");
   b.node("FusedGemm", {"s3"}, "y", "ms_gemm").set_domain("com.microsoft");
   b.output("y");
   expect_error_containing(b, {"test.onnx", "3 operators not supported", "5 nodes",
-                              "Softmax (3 nodes): 'head_a', 'head_b', 'head_c'", "Erf (1 node): 'gelu_erf'",
+                              "LogSoftmax (3 nodes): 'head_a', 'head_b', 'head_c'", "Erf (1 node): 'gelu_erf'",
                               "com.microsoft.FusedGemm (1 node): 'ms_gemm'", "supported operators: Conv"});
   try {
     b.load();
