@@ -245,13 +245,12 @@ struct OnnxModel {
     onnx::TensorProto& t = *graph().add_initializer();
     t.set_name(name);
     t.set_data_type(onnx::TensorProto::FLOAT);
-    int64_t count = 1;
-    for (int64_t d : dims) {
-      t.add_dims(d);
-      count *= d;
-    }
-    if (with_data)
+    for (int64_t d : dims) t.add_dims(d);
+    if (with_data) {  // only for small shapes: absurd ones (whose product overflows) carry no data
+      int64_t count = 1;
+      for (int64_t d : dims) count *= d;
       for (int64_t i = 0; i < count; ++i) t.add_float_data(0.5f);
+    }
     return t;
   }
   OnnxModel& int_initializer(const std::string& name, const std::vector<int64_t>& values) {
