@@ -30,7 +30,8 @@ SEPARATOR = b"\n--flipsweep-fuzz-next-file--\n"  # fuzz/fuzz_support.h, kFileSep
 SUPPORTED_OPS = {
     "Conv", "ConvTranspose", "BatchNormalization", "Relu", "LeakyRelu", "Clip", "Sigmoid", "HardSigmoid", "Tanh",
     "Softsign", "Atan", "Add", "Sub", "Mul", "Div", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten",
-    "Reshape", "Gemm", "MatMul", "Concat", "Resize", "Pad", "Identity", "Constant",
+    "Reshape", "Gemm", "MatMul", "Concat", "Resize", "Pad", "Identity", "Constant", "HardSwish", "Softmax",
+    "ReduceMean", "Transpose", "Dropout",
 }
 
 
@@ -167,6 +168,19 @@ def onnx_seeds(folder):
     ext.external_data.add(key="length", value="16")
     seeds["external_data"] = model([helper.make_node("MatMul", ["x", "w"], ["y"])], [fvalue("x", [1, 2])],
                                    [fvalue("y", [1, 2])], [ext])
+    # HardSwish, Transpose, ReduceMean (attribute axes, keepdims), Dropout (inference), Softmax.
+    seeds["transpose_reduce_softmax"] = model(
+        [helper.make_node("HardSwish", ["x"], ["h"]), helper.make_node("Transpose", ["h"], ["t"], perm=[0, 2, 3, 1]),
+         helper.make_node("ReduceMean", ["t"], ["r"], axes=[1, 2], keepdims=0),
+         helper.make_node("Dropout", ["r"], ["d"]), helper.make_node("Softmax", ["d"], ["y"], axis=-1)],
+        [fvalue("x", [1, 3, 2, 2])], [fvalue("y", [1, 3])])
+    # ReduceMean with axes as an input (opset 18), Softmax before opset 13 (2-D coercion).
+    seeds["reduce_axes_input_opset18"] = model(
+        [helper.make_node("ReduceMean", ["x", "axes"], ["y"], keepdims=1)], [fvalue("x", [1, 2, 3])],
+        [fvalue("y", [1, 1, 3])], [tensor("axes", np.array([1], np.int64))], opset=18)
+    seeds["softmax_opset11"] = model(
+        [helper.make_node("Softmax", ["x"], ["y"], axis=1)], [fvalue("x", [2, 3, 4])], [fvalue("y", [2, 3, 4])],
+        opset=11)
     # Found by onnx_import_fuzzer: a shape error during import did not name the model file.
     seeds["regression_pad_reflect_error_names_file"] = model(
         [helper.make_node("Pad", ["x", "pads"], ["y"], mode="reflect")], [fvalue("x", [1, 1, 2, 4])],
@@ -238,10 +252,22 @@ def tensor_cache(channels, height, width, labels, num_classes, seed):
     return head + body + rng.integers(0, 256, count * channels * height * width, dtype=np.uint8).tobytes()
 
 
+def segmentation_cache(channels, height, width, labels, num_classes, seed):
+    """Version 2: the version-1 layout with version = 2, then one uint8 mask per image (255 = ignore)."""
+    rng = np.random.default_rng(seed)
+    count = len(labels)
+    v1 = tensor_cache(channels, height, width, labels, num_classes, seed)
+    masks = rng.integers(0, num_classes, count * height * width, dtype=np.uint8)
+    masks[::7] = 255
+    return v1[:8] + struct.pack("<I", 2) + v1[12:] + masks.tobytes()
+
+
 def tensor_cache_seeds(folder):
     write(folder, "rgb_3x4x4_3_images", tensor_cache(3, 4, 4, [0, 999, 5], 1000, 1))
     write(folder, "gray_1x28x28_1_image", tensor_cache(1, 28, 28, [7], 10, 2))
     write(folder, "one_pixel_2_images", tensor_cache(1, 1, 1, [0, 1], 2, 3))
+    write(folder, "segmentation_v2_1x8x8_2_images", segmentation_cache(1, 8, 8, [3, 0], 11, 4))
+    write(folder, "segmentation_v2_3x4x6_1_image", segmentation_cache(3, 4, 6, [1], 3, 5))
 
 
 # ---- configs ------------------------------------------------------------------------------------

@@ -41,12 +41,13 @@ float extreme_float(Random& random) {
 const char* const kOpTypes[] = {"Conv", "ConvTranspose", "BatchNormalization", "Relu", "LeakyRelu", "Clip",
                                 "Sigmoid", "HardSigmoid", "Tanh", "Softsign", "Atan", "Add", "Sub", "Mul", "Div",
                                 "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape", "Gemm", "MatMul",
-                                "Concat", "Resize", "Pad", "Identity", "Constant"};
+                                "Concat", "Resize", "Pad", "Identity", "Constant", "HardSwish", "Softmax",
+                                "ReduceMean", "Transpose", "Dropout"};
 const char* const kIntAttributes[] = {"group", "axis", "ceil_mode", "count_include_pad", "transA", "transB",
                                       "allowzero", "storage_order", "training_mode", "spatial", "exclude_outside",
-                                      "value_int"};
+                                      "value_int", "keepdims", "noop_with_empty_axes"};
 const char* const kIntsAttributes[] = {"kernel_shape", "strides", "dilations", "pads", "output_padding",
-                                       "output_shape", "value_ints"};
+                                       "output_shape", "value_ints", "perm", "axes"};
 
 void mutate_tensor(onnx::TensorProto& t, Random& random) {
   switch (pick(random, 6)) {
