@@ -52,7 +52,11 @@ cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
 build_seconds=$((SECONDS - start))
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/flipsweep-fuzz-run.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# The targets write each input to scratch files under $TMPDIR (fuzz/fuzz_support.h): memory
+# (/dev/shm) when there is some, and one folder for the whole run, so that the scratch folders of a
+# target that crashed are removed too.
+scratch=$(mktemp -d /dev/shm/flipsweep-fuzz-run.XXXXXX 2>/dev/null || mktemp -d "$work/scratch.XXXXXX")
+trap 'rm -rf "$work" "$scratch"' EXIT
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 failed=()
@@ -65,7 +69,7 @@ for target in "${targets[@]}"; do
   log=$work/$target.log
   echo "fuzz.sh: $target for ${seconds} s on $(ls "$corpus" | wc -l) corpus files"
   rc=0
-  (cd "$work" && "$binaries/$target" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 \
+  (cd "$work" && TMPDIR=$scratch "$binaries/$target" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 \
      -timeout=10 -print_final_stats=1 -dict="$root/fuzz/dict/$(dictionary_of "$target").dict" \
      -artifact_prefix="$artifacts/" "$corpus") > "$log" 2>&1 || rc=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
