@@ -31,7 +31,7 @@ SUPPORTED_OPS = {
     "Conv", "ConvTranspose", "BatchNormalization", "Relu", "LeakyRelu", "Clip", "Sigmoid", "HardSigmoid", "Tanh",
     "Softsign", "Atan", "Add", "Sub", "Mul", "Div", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten",
     "Reshape", "Gemm", "MatMul", "Concat", "Resize", "Pad", "Identity", "Constant", "HardSwish", "Softmax",
-    "ReduceMean", "Transpose", "Dropout",
+    "ReduceMean", "Transpose", "Dropout", "Slice", "Shape", "Gather", "Unsqueeze", "Squeeze", "Cast", "Split",
 }
 
 
@@ -181,6 +181,25 @@ def onnx_seeds(folder):
     seeds["softmax_opset11"] = model(
         [helper.make_node("Softmax", ["x"], ["y"], axis=1)], [fvalue("x", [2, 3, 4])], [fvalue("y", [2, 3, 4])],
         opset=11)
+    # Shape arithmetic folded at load (torch's x.view(x.size(0), -1) and a channel shuffle with
+    # Split/Slice), Unsqueeze/Squeeze/Cast of data.
+    i64 = lambda name, values: tensor(name, np.array(values, np.int64))  # noqa: E731
+    seeds["shape_arithmetic_shuffle"] = model(
+        [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["s", "i0"], ["n"], axis=0),
+         helper.make_node("Gather", ["s", "i1"], ["c"]), helper.make_node("Div", ["c", "two"], ["g"]),
+         helper.make_node("Cast", ["g"], ["gi"], to=TensorProto.INT64),
+         helper.make_node("Unsqueeze", ["n", "axes"], ["n1"]), helper.make_node("Unsqueeze", ["gi", "axes"], ["g1"]),
+         helper.make_node("Concat", ["n1", "two1", "g1", "rest"], ["t5"], axis=0),
+         helper.make_node("Reshape", ["x", "t5"], ["r"]), helper.make_node("Transpose", ["r"], ["t"], perm=[0, 2, 1, 3]),
+         helper.make_node("Concat", ["n1", "minus1"], ["t2"], axis=0), helper.make_node("Reshape", ["t", "t2"], ["f"]),
+         helper.make_node("Split", ["f", "halves"], ["a", "b"], axis=1),
+         helper.make_node("Slice", ["b", "starts", "ends", "sl_axes", "steps"], ["bs"]),
+         helper.make_node("Unsqueeze", ["bs", "axes2"], ["u"]), helper.make_node("Squeeze", ["u", "axes2"], ["q"]),
+         helper.make_node("Cast", ["q"], ["y"], to=TensorProto.FLOAT)],
+        [fvalue("x", [1, 4, 3])], [fvalue("y", [1, 3])],
+        [i64("i0", 0), i64("i1", 1), i64("two", 2), i64("axes", [0]), i64("two1", [2]), i64("rest", [-1]),
+         i64("minus1", [-1]), i64("halves", [6, 6]), i64("starts", [-1]), i64("ends", [-10]), i64("sl_axes", [1]),
+         i64("steps", [-2]), i64("axes2", [2])])
     # Found by onnx_import_fuzzer: a shape error during import did not name the model file.
     seeds["regression_pad_reflect_error_names_file"] = model(
         [helper.make_node("Pad", ["x", "pads"], ["y"], mode="reflect")], [fvalue("x", [1, 1, 2, 4])],

@@ -53,7 +53,10 @@ IMPORTER_SUPPORTED_OPS = frozenset([
     "Sigmoid", "HardSigmoid", "Tanh", "Softsign", "Atan", "Add", "Sub", "Mul",
     "Div", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape",
     "Gemm", "MatMul", "Concat", "Resize", "Identity", "Constant", "Pad", "HardSwish", "Softmax",
-    "ReduceMean", "Transpose", "Dropout",
+    "ReduceMean", "Transpose", "Dropout", "Slice",
+    # Taken care of at load: shape arithmetic is evaluated (the batch size stays free), Unsqueeze/
+    # Squeeze/Cast of data become Reshape/Identity, Split becomes one Slice per output.
+    "Shape", "Gather", "Unsqueeze", "Squeeze", "Cast", "Split",
 ])
 
 

@@ -14,7 +14,8 @@ argmax_cases.json; see tests/golden/README.md.
 Usage:
     /usr/bin/python3 python/make_golden.py CASE [CASE ...] OUTDIR
     /usr/bin/python3 python/make_golden.py committed tests/golden   # the committed cases
-    /usr/bin/python3 python/make_golden.py all OUTDIR               # committed + resnet18
+    /usr/bin/python3 python/make_golden.py all OUTDIR               # committed + resnet18 + zoo
+    /usr/bin/python3 python/make_golden.py zoo OUTDIR               # torchvision's models
 
 Everything is seeded and single-threaded, so reruns give the same numbers.
 """
@@ -156,6 +157,93 @@ def case_resnet20_tanh_saf(case_dir):
 def case_resnet18(case_dir):
     _resnet_case(case_dir, lambda: flipsweep_models.resnet18(num_classes=1000),
                  (2, 3, 224, 224), calibration_size=8)
+
+
+# ---------------------------------------------------------------------------
+# torchvision's classification models (the CPU engine issue's parity list)
+# ---------------------------------------------------------------------------
+
+# name -> (builder, input side). Small inputs where the architecture allows them; VGG's
+# AdaptiveAvgPool2d((7, 7)) exports as a fixed AveragePool only when the feature map is a
+# multiple of 7, so VGG needs 224.
+ZOO_MODELS = {
+    "resnet18": ("resnet18", 64),
+    "resnet50": ("resnet50", 64),
+    "vgg11_bn": ("vgg11_bn", 224),
+    "mobilenet_v2": ("mobilenet_v2", 64),
+    "mobilenet_v3_small": ("mobilenet_v3_small", 64),
+    "densenet121": ("densenet121", 64),
+    "squeezenet1_1": ("squeezenet1_1", 64),
+    "shufflenet_v2_x0_5": ("shufflenet_v2_x0_5", 64),
+    "efficientnet_b0": ("efficientnet_b0", 64),
+}
+# The input is drawn from the first seed (from INPUT_SEED on) whose every row has a top-2 margin of
+# at least this fraction of max |logit|, so that an importer within the 1e-4 relative tolerance can
+# never flip an argmax: the identical-argmax check is then not flaky.
+ZOO_MIN_MARGIN = 1e-3
+
+
+def calibrate_batchnorm(model, calibration_input, generator):
+    """Random BatchNorm affine parameters, and statistics of a calibration batch as training would
+    leave them; leaves the model in eval mode.
+
+    Deep random networks with the statistics of randomize_batchnorm drift: in MobileNetV2/V3 and
+    ShuffleNetV2 the last features vanish and every logit equals the bias, which would make a
+    useless golden. Statistics measured on the network's own activations keep every layer's
+    output near unit scale, as in a trained network. The affine parameters are set first, so
+    that each layer's statistics are measured on what the layers before it compute in eval mode.
+    """
+    batchnorms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    with torch.no_grad():
+        for bn in batchnorms:
+            n = bn.num_features
+            bn.weight.copy_(0.5 + torch.rand(n, generator=generator))
+            bn.bias.copy_(0.1 * torch.randn(n, generator=generator))
+            bn.reset_running_stats()
+            bn.momentum = None  # cumulative average: after one batch, exactly its statistics
+        # Only BatchNorm in training mode: dropout and stochastic depth (EfficientNet) stay the
+        # identity, so the statistics are those of the network as evaluated.
+        model.eval()
+        for bn in batchnorms:
+            bn.train()
+        model(calibration_input)
+        for bn in batchnorms:
+            bn.momentum = 0.1
+    model.eval()
+
+
+def _last_linear(model):
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return linears[-1] if linears else None
+
+
+def _zoo_case(case_dir, name):
+    import torchvision
+    builder, side = ZOO_MODELS[name]
+    torch.manual_seed(MODEL_SEED)
+    model = getattr(torchvision.models, builder)(weights=None)
+    calibration = torch.randn(8, 3, side, side, generator=torch.Generator().manual_seed(CALIBRATION_SEED))
+    calibrate_batchnorm(model, calibration, torch.Generator().manual_seed(BN_STATS_SEED))
+    head = _last_linear(model)
+    if head is not None and head.bias is not None:  # squeezenet's head is a conv before ReLU
+        with torch.no_grad():
+            head.bias.sub_(model(calibration).mean(dim=0))
+    for seed in range(INPUT_SEED, INPUT_SEED + 50):
+        example_input = torch.randn(2, 3, side, side, generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            logits = model(example_input)
+        top2 = logits.topk(2, dim=1).values
+        if (top2[:, 0] - top2[:, 1]).min() >= ZOO_MIN_MARGIN * logits.abs().max():
+            break
+    else:
+        raise RuntimeError(f"{name}: no input seed gives a top-2 margin of {ZOO_MIN_MARGIN} of max |logit|")
+    print(f"  {name}: input seed {seed}")
+    logits = write_case(case_dir, model, example_input)
+    _print_logit_summary(os.path.basename(case_dir), logits)
+
+
+def _zoo_case_function(name):
+    return lambda case_dir: _zoo_case(case_dir, name)
 
 
 # ---------------------------------------------------------------------------
@@ -438,10 +526,12 @@ CASES = {
     "unet_relu_transpose": case_unet_relu_transpose,
     "unet_hardsigmoid_nearest": case_unet_hardsigmoid_nearest,
 }
-# Committed under tests/golden; resnet18 (~45 MB) is generated at test time.
+CASES.update({"zoo_" + name: _zoo_case_function(name) for name in ZOO_MODELS})
+# Committed under tests/golden; resnet18 (~45 MB) and the zoo_* cases are generated at test time.
 COMMITTED_CASES = ["resnet20_cifar", "resnet20_tanh_saf", "nan_inf_semantics",
                    "unet_relu_transpose", "unet_hardsigmoid_nearest"]
-CASE_GROUPS = {"committed": COMMITTED_CASES, "all": list(CASES)}
+CASE_GROUPS = {"committed": COMMITTED_CASES, "all": list(CASES),
+               "zoo": ["zoo_" + name for name in ZOO_MODELS]}
 
 
 def main(argv):

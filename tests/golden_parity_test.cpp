@@ -1,11 +1,12 @@
 // Whole-network parity with PyTorch: golden files exported and run by python/make_golden.py
-// (committed, so these run without PyTorch), ResNet18 generated at test time when PyTorch is
-// importable, and PyTorch's NaN/Inf behaviour on small cases.
+// (committed, so these run without PyTorch), ResNet18 and torchvision's models generated at test
+// time when PyTorch is importable, and PyTorch's NaN/Inf behaviour on small cases.
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include "flipsweep/backend/backend.h"
@@ -182,6 +183,56 @@ TEST(GoldenParity, ResNet18MatchesPyTorch) {
   expect_parity(dir, {CpuKernels::Fast, 2, 0, 2});
   expect_parity(dir, {CpuKernels::Fast, 2, 1, 1});
 }
+
+// torchvision 0.14's classification models with random weights (BatchNorm statistics measured on
+// a calibration batch), exported by python/export_onnx.py's export() and run by PyTorch at test
+// time (python/make_golden.py zoo_<name>; nothing is downloaded). Each must load (ShuffleNet's
+// channel shuffle needs the shape arithmetic folded at load) and agree with PyTorch on the
+// reference graph and the fast CPU backend: relative L2 <= 1e-4, identical argmax (the generator
+// picks an input whose top-2 margins are >= 1e-3 of max |logit|).
+class TorchvisionParity : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(TorchvisionParity, MatchesPyTorch) {
+  const std::string name = GetParam();
+  if (!pytorch_available())
+    GTEST_SKIP() << "python3-torch/python3-torchvision are not installed (scripts/install-deps.sh installs them); "
+                 << name << " parity not run";
+  const std::string out_dir = testing::binary_path("golden");
+  const std::string dir = out_dir + "/zoo_" + name;
+  if (!std::filesystem::exists(dir + "/test_data_set_0/output_0.pb")) {
+    std::filesystem::create_directories(out_dir);
+    const std::string command = std::string(FLIPSWEEP_PYTHON " ") + source_path("python/make_golden.py") + " zoo_" +
+                                name + " " + out_dir + " > " + dir + ".log 2>&1";
+    ASSERT_EQ(std::system(command.c_str()), 0) << "failed: " << command;
+  }
+  Model model = load_onnx_model(dir + "/model.onnx");
+  const Tensor input = load_case_tensors(dir, "input").at(0);
+  const Tensor expected = load_case_tensors(dir, "output").at(0);
+
+  WeightSet weights = WeightPreparation(model).prepare_clean();
+  const Tensor reference_logits = run_reference_graph(model, weights, {input}).at(0);
+  ASSERT_EQ(reference_logits.shape, expected.shape);
+  const double reference_error = relative_l2_error(reference_logits, expected);
+  RecordProperty("reference_error", scientific(reference_error));
+  EXPECT_LE(reference_error, 1e-4) << "reference graph: ||flipsweep - PyTorch|| / ||PyTorch||";
+  EXPECT_EQ(row_argmax(reference_logits), row_argmax(expected)) << "reference graph";
+
+  // Batch 2 in one tile, and one image per tile (other batch sizes than the export's).
+  for (const BackendRun& how : {BackendRun{CpuKernels::Fast, 2, 0, 2}, BackendRun{CpuKernels::Fast, 1, 1, 1}}) {
+    SCOPED_TRACE("fast kernels, batch " + std::to_string(how.batch));
+    const Tensor fast = run_backend(model, input, how);
+    ASSERT_EQ(fast.shape, expected.shape);
+    const double error = relative_l2_error(fast, expected);
+    if (how.batch == 2) RecordProperty("fast_error", scientific(error));
+    EXPECT_LE(error, 1e-4) << "fast CPU backend: ||flipsweep - PyTorch|| / ||PyTorch||";
+    EXPECT_EQ(row_argmax(fast), row_argmax(expected)) << "fast CPU backend";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Zoo, TorchvisionParity,
+                         ::testing::Values("resnet18", "resnet50", "vgg11_bn", "mobilenet_v2", "mobilenet_v3_small",
+                                           "densenet121", "squeezenet1_1", "shufflenet_v2_x0_5", "efficientnet_b0"),
+                         [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
 
 // PyTorch's NaN/Inf behaviour: ReLU and max-pool propagate NaN, 0·Inf in a conv is NaN,
 // BatchNorm with a negative running_var or an Inf weight, SAFs on Inf/NaN weights.

@@ -37,6 +37,13 @@ const std::map<std::string, std::string> kExcluded = {
     {"test_resize_upsample_scales_cubic_asymmetric", "cubic Resize"},
     {"test_resize_upsample_sizes_cubic", "cubic Resize"},
     {"test_resize_tf_crop_and_resize", "tf_crop_and_resize Resize"},
+    // Dimension 0 of the input is the batch, whose size flipsweep chooses at run time.
+    {"test_split_equal_parts_1d", "Split along axis 0 (the batch)"},
+    {"test_split_equal_parts_default_axis", "Split along axis 0 (the batch)"},
+    {"test_split_variable_parts_1d", "Split along axis 0 (the batch)"},
+    {"test_split_variable_parts_default_axis", "Split along axis 0 (the batch)"},
+    {"test_split_zero_size_splits", "Split along axis 0 (the batch)"},
+    {"test_squeeze", "Squeeze of axis 0 (the batch)"},
 };
 
 bool read_model(const std::string& path, onnx::ModelProto& model) {
@@ -44,12 +51,15 @@ bool read_model(const std::string& path, onnx::ModelProto& model) {
   return in && model.ParseFromIstream(&in);
 }
 
-// flipsweep requires Reshape's shape, Clip's bounds, Resize's roi/scales/sizes and Pad's pads/
-// constant_value/axes to be known at load (they become op parameters). ONNX's cases feed them as
+// flipsweep requires Reshape's shape, Clip's bounds, Resize's roi/scales/sizes, Pad's pads/
+// constant_value/axes, Slice's starts/ends/axes/steps, Split's sizes and Unsqueeze/Squeeze's axes
+// to be known at load (they become op parameters). ONNX's cases feed them as
 // graph inputs, so the harness turns those inputs into initializers holding the test data's
 // values, exactly what an exporter emits.
 bool is_static_slot(const std::string& op, int position) {
-  if (op == "Reshape" || op == "Clip" || op == "Resize" || op == "Pad") return position >= 1;
+  if (op == "Reshape" || op == "Clip" || op == "Resize" || op == "Pad" || op == "Slice" || op == "Split" ||
+      op == "Unsqueeze" || op == "Squeeze")
+    return position >= 1;
   return false;
 }
 
@@ -129,8 +139,7 @@ std::vector<std::string> supported_cases() {
       if (!read_model((entry.path() / "model.onnx").string(), model)) continue;
       bool supported = true;
       for (const auto& node : model.graph().node()) {
-        OpType op;
-        supported = supported && op_type_from_name(node.op_type(), &op);
+        supported = supported && onnx_op_type_is_supported(node.op_type());
       }
       const std::set<std::string> static_names = static_input_names(model);
       const bool int32_exact = supported && only_moves_data(model);

@@ -2,28 +2,29 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
 
 #include "flipsweep/error.h"
 #include "flipsweep/graph/shape_inference.h"
+#include "flipsweep/ops/shapes.h"
+#include "known_tensor.h"
 
 namespace flipsweep {
 
 namespace {
 
-// A tensor whose values are known at load time: an initializer or a Constant node's output.
-// Int64 data stays exact so it can resolve shape-like inputs (Reshape's shape, Resize's sizes).
-struct KnownTensor {
-  Shape shape;
-  bool is_float = true;
-  std::vector<float> floats;
-  std::vector<int64_t> ints;
-};
+// A tensor whose values are known at load time (an initializer, a Constant node's output, or
+// shape arithmetic folded at load: known_tensor.h). Int64 data stays exact so it can resolve
+// shape-like inputs (Reshape's shape, Resize's sizes).
+using onnx_load::KnownTensor;
+using onnx_load::SymbolicShape;
 
 std::string read_file_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -262,6 +263,7 @@ std::vector<int> data_input_positions(OpType op, int input_count) {
     case OpType::Pad:
     case OpType::ReduceMean:
     case OpType::Dropout:
+    case OpType::Slice:
       return {0};
     default: {
       std::vector<int> all;
@@ -269,6 +271,17 @@ std::vector<int> data_input_positions(OpType op, int input_count) {
       return all;
     }
   }
+}
+
+// Op types the importer takes care of at load rather than at run time: shape arithmetic
+// (evaluated, known_tensor.h), Unsqueeze/Squeeze/Cast of data (rewritten as Reshape/Identity)
+// and Split (one Slice per output).
+constexpr const char* kLoadTimeOps[] = {"Shape", "Gather", "Unsqueeze", "Squeeze", "Cast", "Split"};
+
+bool is_load_time_op(const std::string& type) {
+  for (const char* op : kLoadTimeOps)
+    if (type == op) return true;
+  return false;
 }
 
 struct Importer {
@@ -291,14 +304,53 @@ struct Importer {
     return id;
   }
 
+  // A constant input; one computed from shapes may depend on the batch size only where the caller
+  // resolves that (Reshape's target, Resize's sizes[0]).
   const KnownTensor& require_known(const onnx::NodeProto& node, int position, const std::string& where,
-                                   const char* role) {
+                                   const char* role, bool batch_dependent_ok = false) {
     const std::string& name = node.input(position);
     auto it = known.find(name);
     if (it == known.end())
       throw Error(where + ": input " + std::to_string(position) + " ('" + role + "') must be a constant or initializer, '" +
                   name + "' is computed at run time");
+    if (!batch_dependent_ok && it->second.depends_on_batch())
+      throw Error(where + ": input " + std::to_string(position) + " ('" + role + "') is computed from the batch size; "
+                  "flipsweep needs it to be the same for every batch");
     return it->second;
+  }
+
+  // Integer constant inputs (Slice's starts, Unsqueeze's axes).
+  std::vector<int64_t> known_ints(const onnx::NodeProto& node, int position, const std::string& where, const char* role) {
+    const KnownTensor& t = require_known(node, position, where, role);
+    if (t.is_float) throw Error(where + ": input '" + std::string(role) + "' must be integers");
+    return t.ints;
+  }
+
+  // The shapes of every value built so far at batch 1 and 2, recomputed when nodes were added:
+  // a value's shape as a function of the batch size N (for Shape and Split).
+  size_t shapes_node_count_ = static_cast<size_t>(-1);
+  std::vector<Shape> shapes_at_1_, shapes_at_2_;
+
+  SymbolicShape symbolic_shape_of(int id, const std::string& where) {
+    const ValueKind kind = model.graph.values[static_cast<size_t>(id)].kind;
+    if (kind == ValueKind::Parameter || kind == ValueKind::Constant)
+      return onnx_load::constant_shape(model.stored[static_cast<size_t>(id)].shape);
+    const size_t nodes = model.graph.weight_nodes.size() + model.graph.activation_nodes.size();
+    if (nodes != shapes_node_count_ || static_cast<size_t>(id) >= shapes_at_1_.size()) {
+      try {
+        shapes_at_1_ = infer_shapes_for_batch(model, 1);
+        shapes_at_2_ = infer_shapes_for_batch(model, 2);
+      } catch (const Error& e) {
+        throw Error(where + ": needs the shapes of the nodes before it: " + e.what());
+      }
+      shapes_node_count_ = nodes;
+    }
+    return onnx_load::symbolic_shape(shapes_at_1_[static_cast<size_t>(id)], shapes_at_2_[static_cast<size_t>(id)]);
+  }
+
+  bool is_known_int(const std::string& name) const {
+    auto it = known.find(name);
+    return it != known.end() && !it->second.is_float;
   }
 
   bool has_input(const onnx::NodeProto& node, int position) const {
@@ -351,9 +403,18 @@ struct Importer {
         ReshapeParams p;
         p.allow_zero = attrs.get_int("allowzero", 0) != 0;
         if (!has_input(node, 1)) throw Error(where + ": input 1 ('shape') is required");
-        const KnownTensor& shape = require_known(node, 1, where, "shape");
+        const KnownTensor& shape = require_known(node, 1, where, "shape", true);
         if (shape.is_float) throw Error(where + ": input 'shape' must be int64");
         p.target = shape.ints;
+        if (shape.depends_on_batch()) {
+          const int input = model.graph.find_value(node.input(0));
+          if (input < 0) throw Error(where + ": input '" + node.input(0) + "' is not defined before this node");
+          try {
+            p.target = onnx_load::batch_free_reshape_target(shape, symbolic_shape_of(input, where), p.allow_zero);
+          } catch (const Error& e) {
+            throw Error(where + ": " + e.what());
+          }
+        }
         params = p;
         break;
       }
@@ -400,6 +461,7 @@ struct Importer {
         break;
       }
       case OpType::Transpose: params = TransposeParams{attrs.get_ints("perm")}; break;
+      case OpType::Slice: params = parse_slice(node, attrs, where); break;
       case OpType::Dropout: {
         // Inference: the identity. A model asking for training-mode dropout or its mask is refused.
         attrs.ignore("seed");
@@ -419,6 +481,23 @@ struct Importer {
     }
     attrs.finish();
     return params;
+  }
+
+  // Slice: attributes before opset 10, constant inputs (starts, ends, axes, steps) from 10 on.
+  SliceParams parse_slice(const onnx::NodeProto& node, AttributeReader& attrs, const std::string& where) {
+    SliceParams p;
+    if (model.opset < 10) {
+      p.starts = attrs.get_ints("starts");
+      p.ends = attrs.get_ints("ends");
+      p.axes = attrs.get_ints("axes");
+      return p;
+    }
+    if (!has_input(node, 1) || !has_input(node, 2)) throw Error(where + ": inputs 'starts' and 'ends' are required");
+    p.starts = known_ints(node, 1, where, "starts");
+    p.ends = known_ints(node, 2, where, "ends");
+    if (has_input(node, 3)) p.axes = known_ints(node, 3, where, "axes");
+    if (has_input(node, 4)) p.steps = known_ints(node, 4, where, "steps");
+    return p;
   }
 
   // Pad: attributes before opset 11 (pads, value), constant inputs from 11 on (pads,
@@ -489,9 +568,14 @@ struct Importer {
       p.scales = known_as_floats(require_known(node, scales_position, where, "scales"));
     }
     if (!opset10 && has_input(node, 3)) {
-      const KnownTensor& sizes = require_known(node, 3, where, "sizes");
+      // sizes[0] is the batch (ignored, see ResizeParams), so it may be computed from the batch size.
+      const KnownTensor& sizes = require_known(node, 3, where, "sizes", true);
       if (sizes.is_float) throw Error(where + ": input 'sizes' must be int64");
+      for (size_t i = 1; i < sizes.per_batch.size(); ++i)
+        if (sizes.per_batch[i] != 0)
+          throw Error(where + ": input 'sizes' element " + std::to_string(i) + " depends on the batch size");
       p.sizes = sizes.ints;
+      if (!sizes.per_batch.empty()) p.sizes[0] += sizes.per_batch[0];  // its value at batch 1
     }
     if (!p.sizes.empty() && !p.scales.empty()) throw Error(where + ": only one of 'scales' and 'sizes' may be given");
     if (p.sizes.empty() && p.scales.empty()) throw Error(where + ": one of 'scales' and 'sizes' is required");
@@ -513,6 +597,11 @@ struct Importer {
     // Which names feed data inputs decides whether a float initializer is a parameter: an
     // initializer used only as, say, Resize scales is a constant and never a fault target.
     for (const auto& node : g.node()) {
+      // Unsqueeze, Squeeze, Cast and Split pass their data on (a weight unsqueezed before use is
+      // still a parameter); Shape reads only a shape and Gather is refused on parameters.
+      const std::string& type = node.op_type();
+      if ((type == "Unsqueeze" || type == "Squeeze" || type == "Cast" || type == "Split") && node.input_size() > 0)
+        data_use_count[node.input(0)]++;
       OpType op;
       if (!op_type_from_name(node.op_type(), &op)) continue;  // reported below with the node name
       for (int pos : data_input_positions(op, node.input_size()))
@@ -586,7 +675,7 @@ struct Importer {
     for (const auto& node : g.node()) {
       const bool default_domain = node.domain().empty() || node.domain() == "ai.onnx";
       OpType op;
-      if (!default_domain || !op_type_from_name(node.op_type(), &op)) {
+      if (!default_domain || (!op_type_from_name(node.op_type(), &op) && !is_load_time_op(node.op_type()))) {
         const std::string type = default_domain ? node.op_type() : node.domain() + "." + node.op_type();
         if (!missing.count(type)) order.push_back(type);
         missing[type].nodes.push_back(node_name(node, index));
@@ -608,6 +697,8 @@ struct Importer {
     }
     message << "\nsupported operators:";
     for (OpType op : supported_op_types()) message << " " << op_type_name(op);
+    message << "; at load:";
+    for (const char* folded : kLoadTimeOps) message << " " << folded;
     throw Error(message.str());
   }
 
@@ -616,6 +707,10 @@ struct Importer {
     const std::string where = origin + ": node '" + name + "' (" + node.op_type() + ")";
     if (!node.domain().empty() && node.domain() != "ai.onnx")
       throw Error(where + ": operator domain '" + node.domain() + "' is not supported");
+    if (is_load_time_op(node.op_type())) {
+      import_load_time_op(node, name, where);
+      return;
+    }
     OpType op;
     if (!op_type_from_name(node.op_type(), &op))
       throw Error(where + ": operator '" + node.op_type() + "' is not supported");
@@ -625,6 +720,7 @@ struct Importer {
       return;
     }
 
+    if (fold_integer_node(node, op, where)) return;
     if (op == OpType::Concat && fold_constant_concat(node, where)) return;
 
     Node n;
@@ -671,6 +767,251 @@ struct Importer {
 
     n.outputs.push_back(add_value(node.output(0), depends_on_input ? ValueKind::Activation : ValueKind::Prepared));
     (depends_on_input ? model.graph.activation_nodes : model.graph.weight_nodes).push_back(std::move(n));
+  }
+
+  // Adds a node the importer built (not read from the file): its inputs are values already
+  // defined; its one output is an activation when any input depends on the images.
+  void add_built_node(Node n, const std::string& output) {
+    bool depends_on_input = false;
+    for (int id : n.inputs) {
+      if (id < 0) continue;
+      const ValueKind kind = model.graph.values[static_cast<size_t>(id)].kind;
+      depends_on_input = depends_on_input || kind == ValueKind::Input || kind == ValueKind::Activation;
+    }
+    n.outputs.push_back(add_value(output, depends_on_input ? ValueKind::Activation : ValueKind::Prepared));
+    (depends_on_input ? model.graph.activation_nodes : model.graph.weight_nodes).push_back(std::move(n));
+  }
+
+  int defined_value(const std::string& name, const std::string& where) const {
+    const int id = model.graph.find_value(name);
+    if (id < 0) throw Error(where + ": input '" + name + "' is not defined before this node (nodes must be topologically sorted)");
+    return id;
+  }
+
+  void define_known(const onnx::NodeProto& node, KnownTensor t, const std::string& where) {
+    if (node.output_size() != 1 || node.output(0).empty()) throw Error(where + ": exactly one output is supported");
+    for (const auto& o : proto.graph().output())
+      if (o.name() == node.output(0))
+        throw Error(where + ": graph output '" + o.name() + "' is computed from shapes only, not from the images");
+    if (known.count(node.output(0)) || model.graph.value_ids.count(node.output(0)))
+      throw Error(origin + ": value '" + node.output(0) + "' is defined twice");
+    known[node.output(0)] = std::move(t);
+  }
+
+  // Unsqueeze/Squeeze axes: an attribute before opset 13, an optional constant input from 13 on.
+  std::vector<int64_t> axes_of(const onnx::NodeProto& node, AttributeReader& attrs, const std::string& where) {
+    if (model.opset < 13) return attrs.get_ints("axes");
+    return has_input(node, 1) ? known_ints(node, 1, where, "axes") : std::vector<int64_t>{};
+  }
+
+  // Shape, Gather, Unsqueeze, Squeeze, Cast and Split (kLoadTimeOps).
+  void import_load_time_op(const onnx::NodeProto& node, const std::string& name, const std::string& where) {
+    const std::string& type = node.op_type();
+    if (node.input_size() == 0 || node.input(0).empty()) throw Error(where + ": input 0 is required");
+    const std::string& data = node.input(0);
+    const bool data_known = known.count(data) > 0 && !model.graph.value_ids.count(data);
+    AttributeReader attrs(node, where);
+    try {
+      if (type == "Shape") {
+        const int64_t start = attrs.get_int("start", 0), end = attrs.get_int("end", std::numeric_limits<int64_t>::max());
+        attrs.finish();
+        const SymbolicShape shape = data_known ? onnx_load::constant_shape(known[data].shape)
+                                               : symbolic_shape_of(defined_value(data, where), where);
+        define_known(node, onnx_load::shape_tensor(shape, start, end), where);
+        return;
+      }
+      if (type == "Gather") {
+        const int64_t axis = attrs.get_int("axis", 0);
+        attrs.finish();
+        // A float initializer is a parameter (a fault target): gathering from it at load would
+        // hide the faults, so only integer tensors and float Constants are folded.
+        if (!data_known || (known[data].is_float && initializer_names.count(data)))
+          throw Error("Gather is supported only on shapes and constants (folded at load), not on '" + data +
+                      "', which is a parameter or computed from the images");
+        if (!has_input(node, 1)) throw Error("input 1 ('indices') is required");
+        define_known(node, onnx_load::gather_known(known[data], require_known(node, 1, where, "indices"), axis), where);
+        return;
+      }
+      if (type == "Unsqueeze" || type == "Squeeze") {
+        const std::vector<int64_t> axes = axes_of(node, attrs, where);
+        attrs.finish();
+        const int input = data_known ? -1 : defined_value(data, where);
+        const SymbolicShape in_shape = data_known ? onnx_load::constant_shape(known[data].shape)
+                                                  : symbolic_shape_of(input, where);
+        SymbolicShape out_shape;
+        if (type == "Unsqueeze") {
+          out_shape = onnx_load::unsqueeze_dims(in_shape, axes, onnx_load::SymbolicDim{1, 0});
+        } else {
+          const std::vector<int64_t> dropped = onnx_load::squeeze_axes(in_shape, axes);
+          for (size_t a = 0; a < in_shape.size(); ++a)
+            if (std::find(dropped.begin(), dropped.end(), static_cast<int64_t>(a)) == dropped.end())
+              out_shape.push_back(in_shape[a]);
+        }
+        if (data_known) {
+          Shape fixed;
+          for (const auto& d : out_shape) fixed.push_back(d.constant);
+          define_known(node, onnx_load::reshaped_known(known[data], fixed), where);
+          return;
+        }
+        KnownTensor target = onnx_load::shape_tensor(out_shape, 0, static_cast<int64_t>(out_shape.size()));
+        Node n;
+        n.name = name;
+        n.op = OpType::Reshape;
+        n.params = ReshapeParams{onnx_load::batch_free_reshape_target(target, in_shape, true), true};
+        n.inputs = {input};
+        add_built_node(std::move(n), single_output(node, where));
+        return;
+      }
+      if (type == "Cast") {
+        const int64_t to = attrs.get_int("to", 0);
+        attrs.ignore("saturate");  // float8 targets only
+        attrs.finish();
+        if (data_known) {
+          define_known(node, onnx_load::cast_known(known[data], to), where);
+          return;
+        }
+        constexpr int64_t kFloat = 1;
+        if (to != kFloat)
+          throw Error("Cast of '" + data + "' to ONNX type " + std::to_string(to) + " (flipsweep computes in fp32)");
+        Node n;
+        n.name = name;
+        n.op = OpType::Identity;
+        n.inputs = {defined_value(data, where)};
+        add_built_node(std::move(n), single_output(node, where));
+        return;
+      }
+      if (type == "Split") {
+        import_split(node, name, attrs, where);
+        return;
+      }
+    } catch (const Error& e) {
+      const std::string message = e.what();
+      if (message.rfind(origin, 0) == 0) throw;  // already located
+      throw Error(where + ": " + message);
+    }
+    throw Error(where + ": internal: no load-time rule for " + type);
+  }
+
+  std::string single_output(const onnx::NodeProto& node, const std::string& where) const {
+    if (node.output_size() != 1 || node.output(0).empty()) throw Error(where + ": exactly one output is supported");
+    return node.output(0);
+  }
+
+  // Split along an axis whose length does not depend on the batch: one Slice node per output.
+  void import_split(const onnx::NodeProto& node, const std::string& name, AttributeReader& attrs, const std::string& where) {
+    const int64_t axis_attribute = attrs.get_int("axis", 0);
+    std::vector<int64_t> sizes;
+    int64_t parts = node.output_size();
+    if (model.opset < 13) {
+      sizes = attrs.get_ints("split");
+    } else {
+      if (has_input(node, 1)) sizes = known_ints(node, 1, where, "split");
+      if (model.opset >= 18 && attrs.has("num_outputs")) parts = attrs.get_int("num_outputs", parts);
+    }
+    attrs.finish();
+    const int input = defined_value(node.input(0), where);
+    const SymbolicShape shape = symbolic_shape_of(input, where);
+    const int64_t rank = static_cast<int64_t>(shape.size());
+    const int64_t axis = axis_attribute < 0 ? axis_attribute + rank : axis_attribute;
+    if (axis < 0 || axis >= rank)
+      throw Error("axis " + std::to_string(axis_attribute) + " is out of range for rank " + std::to_string(rank));
+    const onnx_load::SymbolicDim length = shape[static_cast<size_t>(axis)];
+    if (length.per_batch != 0) throw Error("splitting the batch axis is not supported");
+    if (parts != node.output_size())
+      throw Error("num_outputs is " + std::to_string(parts) + " but the node has " + std::to_string(node.output_size()) + " outputs");
+    if (sizes.empty()) {
+      if (parts < 1) throw Error("needs at least one output");
+      // Equal parts; from opset 18 the last may be smaller (ceil), before that they must divide.
+      const int64_t part = (length.constant + parts - 1) / parts;
+      if (model.opset < 18 && length.constant % parts != 0)
+        throw Error("axis length " + std::to_string(length.constant) + " does not split into " + std::to_string(parts) + " equal parts");
+      for (int64_t k = 0; k < parts; ++k) sizes.push_back(std::max<int64_t>(0, std::min(part, length.constant - k * part)));
+    }
+    if (static_cast<int64_t>(sizes.size()) != node.output_size())
+      throw Error(std::to_string(sizes.size()) + " split sizes for " + std::to_string(node.output_size()) + " outputs");
+    int64_t offset = 0;
+    for (size_t k = 0; k < sizes.size(); ++k) {
+      if (sizes[k] < 0) throw Error("split size " + std::to_string(sizes[k]) + " is negative");
+      const int64_t end = offset + sizes[k];
+      if (end > length.constant)
+        throw Error("split sizes add up to more than the axis length " + std::to_string(length.constant));
+      if (!node.output(static_cast<int>(k)).empty()) {
+        Node n;
+        n.name = name + "/output_" + std::to_string(k);
+        n.op = OpType::Slice;
+        n.params = SliceParams{{offset}, {end}, {axis}, {1}};
+        n.inputs = {input};
+        add_built_node(std::move(n), node.output(static_cast<int>(k)));
+      }
+      offset = end;
+    }
+    if (offset != length.constant)
+      throw Error("split sizes add up to " + std::to_string(offset) + ", not the axis length " + std::to_string(length.constant));
+  }
+
+  // Add, Sub, Mul, Div, Concat, Slice, Reshape and Identity on integer tensors (shape arithmetic):
+  // evaluated here. Integer data never reaches run time, where flipsweep computes in fp32.
+  bool fold_integer_node(const onnx::NodeProto& node, OpType op, const std::string& where) {
+    const bool folds = op == OpType::Add || op == OpType::Sub || op == OpType::Mul || op == OpType::Div ||
+                       op == OpType::Concat || op == OpType::Slice || op == OpType::Reshape || op == OpType::Identity;
+    if (!folds) return false;
+    std::vector<int> data_positions = data_input_positions(op, node.input_size());
+    bool any_integer = false;
+    for (int pos : data_positions)
+      if (pos < node.input_size()) any_integer = any_integer || is_known_int(node.input(pos));
+    if (!any_integer) return false;
+    std::vector<const KnownTensor*> inputs;
+    for (int pos : data_positions) {
+      if (pos >= node.input_size() || node.input(pos).empty()) continue;
+      if (!is_known_int(node.input(pos)) || model.graph.value_ids.count(node.input(pos)))
+        throw Error(where + ": mixes the integer tensor '" + node.input(data_positions[0]) + "' (shape arithmetic) with '" +
+                    node.input(pos) + "', which is not an integer constant");
+      inputs.push_back(&known[node.input(pos)]);
+    }
+    KnownTensor result;
+    try {
+      switch (op) {
+        case OpType::Concat: {
+          AttributeReader attrs(node, where);
+          if (!attrs.has("axis")) throw Error("attribute 'axis' is required");
+          const int64_t axis = attrs.get_int("axis", 0);
+          attrs.finish();
+          result = onnx_load::concat_known(inputs, axis);
+          break;
+        }
+        case OpType::Slice: {
+          AttributeReader attrs(node, where);
+          const SliceParams p = parse_slice(node, attrs, where);
+          attrs.finish();
+          result = onnx_load::slice_known(*inputs.at(0), p);
+          break;
+        }
+        case OpType::Reshape: {
+          const ReshapeParams p = std::get<ReshapeParams>(parse_params(node, op, where));
+          result = onnx_load::reshaped_known(*inputs.at(0), reshape_output_shape_of(p, inputs.at(0)->shape));
+          break;
+        }
+        case OpType::Identity:
+          AttributeReader(node, where).finish();
+          result = *inputs.at(0);
+          break;
+        default:
+          AttributeReader(node, where).finish();
+          if (inputs.size() != 2) throw Error("needs two inputs");
+          result = onnx_load::binary_known(op, *inputs[0], *inputs[1]);
+          break;
+      }
+    } catch (const Error& e) {
+      const std::string message = e.what();
+      if (message.rfind(origin, 0) == 0) throw;
+      throw Error(where + ": " + message);
+    }
+    define_known(node, std::move(result), where);
+    return true;
+  }
+
+  static Shape reshape_output_shape_of(const ReshapeParams& p, const Shape& input) {
+    return infer_output_shapes(OpType::Reshape, p, {input}, {true})[0];
   }
 
   // torch.onnx (constant folding off, as the exporter must run to keep raw weights) computes
@@ -738,6 +1079,10 @@ struct Importer {
 };
 
 }  // namespace
+
+bool onnx_op_type_is_supported(const std::string& op_type) {
+  return op_type_from_name(op_type, nullptr) || is_load_time_op(op_type);
+}
 
 Model load_onnx_model_from_bytes(const std::string& bytes, const std::string& origin) {
   onnx::ModelProto proto;

@@ -43,6 +43,7 @@ constexpr OpTypeName kOpTypeNames[] = {
     {OpType::ReduceMean, "ReduceMean"},
     {OpType::Transpose, "Transpose"},
     {OpType::Dropout, "Dropout"},
+    {OpType::Slice, "Slice"},
 };
 
 }  // namespace

@@ -50,6 +50,7 @@ void global_average_pool(const Tensor& x, Tensor& y);
 void softmax(const SoftmaxParams& p, const Tensor& x, Tensor& y);
 void reduce_mean(const ReduceParams& p, const Tensor& x, Tensor& y);
 void transpose(const TransposeParams& p, const Tensor& x, Tensor& y);
+void slice(const SliceParams& p, const Tensor& x, Tensor& y);
 
 void gemm(const GemmParams& p, const Tensor& a, const Tensor& b, const Tensor* c, Tensor& y);
 void matmul(const Tensor& a, const Tensor& b, Tensor& y);

@@ -159,6 +159,9 @@ void run_op(OpType op, const OpParams& params, const std::vector<const Tensor*>&
     case OpType::Transpose:
       detail::transpose(params_as<TransposeParams>(params, op), required(inputs, 0, op), y);
       return;
+    case OpType::Slice:
+      detail::slice(params_as<SliceParams>(params, op), required(inputs, 0, op), y);
+      return;
     case OpType::Add:
     case OpType::Sub:
     case OpType::Mul:

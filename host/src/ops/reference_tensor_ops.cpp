@@ -1,4 +1,4 @@
-// Softmax, ReduceMean and Transpose: the reference kernels, plain row-major loops.
+// Softmax, ReduceMean, Transpose and Slice: the reference kernels, plain row-major loops.
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -15,6 +15,14 @@ std::vector<int64_t> row_major_strides(const Shape& shape) {
   std::vector<int64_t> strides(shape.size(), 1);
   for (size_t i = shape.size(); i-- > 1;) strides[i - 1] = strides[i] * shape[i];
   return strides;
+}
+
+// y = the view's elements of x (Transpose, Slice).
+void gather_view(const StridedView& view, const Tensor& x, Tensor& y) {
+  y = Tensor(view.shape);
+  for_each_view_element(view, [&](int64_t i, int64_t source) {
+    y.data[static_cast<size_t>(i)] = x.data[static_cast<size_t>(source)];
+  });
 }
 
 }  // namespace
@@ -85,22 +93,8 @@ void reduce_mean(const ReduceParams& p, const Tensor& x, Tensor& y) {
   for (size_t i = 0; i < sums.size(); ++i) y.data[i] = static_cast<float>(sums[i] / static_cast<double>(count));
 }
 
-void transpose(const TransposeParams& p, const Tensor& x, Tensor& y) {
-  const std::vector<int64_t> perm = transpose_permutation(p, x.shape.size());
-  Shape out;
-  for (int64_t a : perm) out.push_back(x.shape[static_cast<size_t>(a)]);
-  y = Tensor(out);
-  const std::vector<int64_t> in_strides = row_major_strides(x.shape), out_strides = row_major_strides(out);
-  const int64_t n = x.size();
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t rest = i, source = 0;
-    for (size_t d = 0; d < out.size(); ++d) {
-      const int64_t coordinate = rest / out_strides[d];
-      rest %= out_strides[d];
-      source += coordinate * in_strides[static_cast<size_t>(perm[d])];
-    }
-    y.data[static_cast<size_t>(i)] = x.data[static_cast<size_t>(source)];
-  }
-}
+void transpose(const TransposeParams& p, const Tensor& x, Tensor& y) { gather_view(transpose_view(p, x.shape), x, y); }
+
+void slice(const SliceParams& p, const Tensor& x, Tensor& y) { gather_view(slice_view(p, x.shape), x, y); }
 
 }  // namespace flipsweep::reference::detail

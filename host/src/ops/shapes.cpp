@@ -708,6 +708,13 @@ std::vector<Shape> infer_output_shapes(OpType op, const OpParams& params, const 
       require_input_count(inputs, 1, 1);
       require_present(present, 0, inputs, "X");
       return {pad_output_shape(params_as<PadParams>(params, op), inputs[0])};
+    case OpType::Slice: {
+      require_input_count(inputs, 1, 1);
+      require_present(present, 0, inputs, "data");
+      Shape out;
+      for (const SliceAxis& axis : slice_axes(params_as<SliceParams>(params, op), inputs[0])) out.push_back(axis.count);
+      return {out};
+    }
     case OpType::Constant:
       throw Error("Constant has no shape rule: its value is resolved at load time");
   }
@@ -751,6 +758,84 @@ std::vector<int64_t> transpose_permutation(const TransposeParams& p, size_t rank
     seen[static_cast<size_t>(axis)] = true;
   }
   return perm;
+}
+
+}  // namespace flipsweep
+
+namespace flipsweep {
+
+std::vector<SliceAxis> slice_axes(const SliceParams& p, const Shape& shape) {
+  const int64_t rank = static_cast<int64_t>(shape.size());
+  const size_t n = p.starts.size();
+  if (p.ends.size() != n)
+    throw Error("Slice has " + std::to_string(n) + " starts but " + std::to_string(p.ends.size()) + " ends");
+  if (!p.axes.empty() && p.axes.size() != n)
+    throw Error("Slice has " + std::to_string(n) + " starts but " + std::to_string(p.axes.size()) + " axes");
+  if (!p.steps.empty() && p.steps.size() != n)
+    throw Error("Slice has " + std::to_string(n) + " starts but " + std::to_string(p.steps.size()) + " steps");
+  std::vector<SliceAxis> result(shape.size());
+  for (size_t a = 0; a < shape.size(); ++a) result[a] = SliceAxis{0, 1, shape[a]};
+  std::vector<bool> listed(shape.size(), false);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t given_axis = p.axes.empty() ? static_cast<int64_t>(i) : p.axes[i];
+    const int64_t axis = given_axis < 0 ? given_axis + rank : given_axis;
+    if (axis < 0 || axis >= rank)
+      throw Error("Slice axis " + std::to_string(given_axis) + " is out of range for rank " + std::to_string(rank));
+    if (listed[static_cast<size_t>(axis)]) throw Error("Slice axis " + std::to_string(given_axis) + " is listed twice");
+    listed[static_cast<size_t>(axis)] = true;
+    const int64_t step = p.steps.empty() ? 1 : p.steps[i];
+    if (step == 0) throw Error("Slice step on axis " + std::to_string(given_axis) + " is 0");
+    const int64_t dim = shape[static_cast<size_t>(axis)];
+    // Negative positions count from the end (adding dim cannot overflow a negative value); then
+    // both are clamped to the axis, where a backward slice may end just before index 0.
+    int64_t start = p.starts[i] < 0 ? p.starts[i] + dim : p.starts[i];
+    int64_t end = p.ends[i] < 0 ? p.ends[i] + dim : p.ends[i];
+    int64_t count = 0;
+    if (step > 0) {
+      start = std::clamp<int64_t>(start, 0, dim);
+      end = std::clamp<int64_t>(end, 0, dim);
+      if (end > start) count = (end - start - 1) / step + 1;
+    } else if (dim > 0) {
+      start = std::clamp<int64_t>(start, 0, dim - 1);
+      end = std::clamp<int64_t>(end, -1, dim - 1);
+      // A step of INT64_MIN cannot be negated; any step at least as long as the axis reads one element.
+      if (start > end) count = step <= -dim ? 1 : (start - end - 1) / (-step) + 1;
+    }
+    result[static_cast<size_t>(axis)] = SliceAxis{count > 0 ? start : 0, step, count};
+  }
+  return result;
+}
+
+namespace {
+
+std::vector<int64_t> row_major_strides_of(const Shape& shape) {
+  std::vector<int64_t> strides(shape.size(), 1);
+  for (size_t i = shape.size(); i-- > 1;) strides[i - 1] = strides[i] * shape[i];
+  return strides;
+}
+
+}  // namespace
+
+StridedView transpose_view(const TransposeParams& p, const Shape& input) {
+  const std::vector<int64_t> in_strides = row_major_strides_of(input);
+  StridedView view;
+  for (int64_t axis : transpose_permutation(p, input.size())) {
+    view.shape.push_back(input[static_cast<size_t>(axis)]);
+    view.strides.push_back(in_strides[static_cast<size_t>(axis)]);
+  }
+  return view;
+}
+
+StridedView slice_view(const SliceParams& p, const Shape& input) {
+  const std::vector<int64_t> in_strides = row_major_strides_of(input);
+  StridedView view;
+  const std::vector<SliceAxis> axes = slice_axes(p, input);
+  for (size_t d = 0; d < axes.size(); ++d) {
+    view.shape.push_back(axes[d].count);
+    view.offset += axes[d].start * in_strides[d];
+    view.strides.push_back(axes[d].step * in_strides[d]);
+  }
+  return view;
 }
 
 }  // namespace flipsweep

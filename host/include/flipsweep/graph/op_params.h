@@ -43,6 +43,7 @@ enum class OpType {
   ReduceMean,
   Transpose,
   Dropout,  // inference: the identity (training_mode and the mask output are refused)
+  Slice,    // constant starts/ends/axes/steps; ONNX Split is imported as one Slice per output
 };
 
 const char* op_type_name(OpType op);
@@ -170,8 +171,17 @@ struct TransposeParams {
   std::vector<int64_t> perm;
 };
 
+// Slice with ONNX's semantics: per listed axis (empty: 0, 1, ...), start and end are clamped to
+// the axis (negative: counted from the end; INT64_MAX/MIN: to the end/start), step may be negative.
+struct SliceParams {
+  std::vector<int64_t> starts;
+  std::vector<int64_t> ends;
+  std::vector<int64_t> axes;
+  std::vector<int64_t> steps;  // empty: all 1
+};
+
 using OpParams = std::variant<std::monostate, ConvParams, PoolParams, BatchNormParams, ActivationParams,
                               ClipParams, FlattenParams, ReshapeParams, GemmParams, ConcatParams, ResizeParams,
-                              PadParams, SoftmaxParams, ReduceParams, TransposeParams>;
+                              PadParams, SoftmaxParams, ReduceParams, TransposeParams, SliceParams>;
 
 }  // namespace flipsweep

@@ -20,6 +20,52 @@ int64_t softmax_axis(const SoftmaxParams& p, size_t rank);
 std::vector<int64_t> reduce_axes(const ReduceParams& p, size_t rank);
 std::vector<int64_t> transpose_permutation(const TransposeParams& p, size_t rank);
 
+// Slice on `shape`: for every axis, the first index read, the step between reads and how many
+// are read (axes Slice does not list: 0, 1, dim). Errors for mismatched lists, a zero step, an axis
+// out of range or listed twice.
+struct SliceAxis {
+  int64_t start = 0;
+  int64_t step = 1;
+  int64_t count = 0;
+};
+std::vector<SliceAxis> slice_axes(const SliceParams& p, const Shape& shape);
+
+// A strided view of a row-major tensor: output element i (row-major over `shape`) reads the input
+// at offset + sum over d of coordinate_d * strides[d]. Transpose and Slice are such views, so one
+// loop (for_each_view_element) serves their kernels and the importer's folding.
+struct StridedView {
+  Shape shape;
+  int64_t offset = 0;
+  std::vector<int64_t> strides;
+};
+StridedView transpose_view(const TransposeParams& p, const Shape& input);
+StridedView slice_view(const SliceParams& p, const Shape& input);
+
+// Calls f(output_index, input_index) for every element of the view, in output order.
+template <class F>
+void for_each_view_element(const StridedView& view, F&& f) {
+  const size_t rank = view.shape.size();
+  for (int64_t d : view.shape)
+    if (d == 0) return;
+  std::vector<int64_t> coordinate(rank, 0);
+  int64_t source = view.offset, index = 0;
+  while (true) {
+    f(index++, source);
+    size_t d = rank;
+    while (d > 0) {  // odometer: advance the last axis, carry into earlier ones
+      --d;
+      if (++coordinate[d] < view.shape[d]) {
+        source += view.strides[d];
+        break;
+      }
+      source -= (view.shape[d] - 1) * view.strides[d];
+      coordinate[d] = 0;
+      if (d == 0) return;
+    }
+    if (rank == 0) return;
+  }
+}
+
 // Numpy-style multidirectional broadcasting (Add, Sub, Mul, Div, MatMul batch dims).
 Shape broadcast_shapes(const Shape& a, const Shape& b);
 
