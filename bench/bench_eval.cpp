@@ -14,6 +14,7 @@
 int main(int argc, char** argv) {
   std::string model_path;
   long long count = 10000, batch = 64, threads = 0, tile = 0, repeat = 3;
+  std::string kernels = "fast";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string key = argv[i];
     const char* value = argv[i + 1];
@@ -23,13 +24,16 @@ int main(int argc, char** argv) {
     else if (key == "--threads") threads = std::atoll(value);
     else if (key == "--tile") tile = std::atoll(value);
     else if (key == "--repeat") repeat = std::atoll(value);
+    else if (key == "--kernels") kernels = value;
     else {
       std::fprintf(stderr, "unknown option %s\n", key.c_str());
       return 2;
     }
   }
-  if (model_path.empty() || count < 1 || batch < 1 || repeat < 1) {
-    std::fprintf(stderr, "usage: flipsweep_bench_eval --model M.onnx [--count N] [--batch B] [--threads T] [--tile K] [--repeat R]\n");
+  if (model_path.empty() || count < 1 || batch < 1 || repeat < 1 || (kernels != "fast" && kernels != "reference")) {
+    std::fprintf(stderr,
+                 "usage: flipsweep_bench_eval --model M.onnx [--count N] [--batch B] [--threads T] [--tile K] [--repeat R] "
+                 "[--kernels fast|reference]\n");
     return 2;
   }
   try {
@@ -38,7 +42,8 @@ int main(int argc, char** argv) {
     options.batch_size = batch;
     options.threads = static_cast<int>(threads);
     options.tile = tile;
-    auto backend = flipsweep::make_cpu_backend(model, options);
+    auto backend = flipsweep::make_cpu_backend(
+        model, options, 1, kernels == "fast" ? flipsweep::CpuKernels::Fast : flipsweep::CpuKernels::Reference);
     backend->load_weights(0, flipsweep::WeightPreparation(model).prepare_clean());
     const auto& shape = model.graph.values[static_cast<size_t>(model.graph.inputs[0])].shape;
     const int64_t image_size = flipsweep::element_count(shape);
@@ -57,7 +62,8 @@ int main(int argc, char** argv) {
       double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       best = std::max(best, static_cast<double>(count) / seconds);
     }
-    std::printf("flipsweep images_per_second=%.1f batch=%lld threads=%lld tile=%lld\n", best, batch, threads, tile);
+    std::printf("flipsweep images_per_second=%.1f batch=%lld threads=%lld tile=%lld kernels=%s\n", best, batch, threads,
+                tile, kernels.c_str());
   } catch (const flipsweep::Error& e) {
     std::fprintf(stderr, "flipsweep_bench_eval: %s\n", e.what());
     return 1;

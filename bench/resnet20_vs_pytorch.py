@@ -13,11 +13,8 @@ import csv
 import datetime
 import os
 import platform
-import re
-import subprocess
 import sys
 import tempfile
-import time
 
 import torch
 
@@ -25,27 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 import flipsweep_models  # noqa: E402
 from export_onnx import export  # noqa: E402
-
-
-def torch_images_per_second(model, count, batch, threads):
-    torch.set_num_threads(threads)
-    x = torch.randn(batch, 3, 32, 32)
-    with torch.no_grad():
-        model(x)  # warm-up: oneDNN primitive creation
-        start = time.perf_counter()
-        done = 0
-        while done < count:
-            n = min(batch, count - done)
-            model(x[:n])
-            done += n
-        return count / (time.perf_counter() - start)
-
-
-def flipsweep_images_per_second(binary, onnx_path, count, batch, threads, tile):
-    out = subprocess.run([binary, "--model", onnx_path, "--count", str(count), "--batch", str(batch),
-                          "--threads", str(threads), "--tile", str(tile), "--repeat", "1"],
-                         check=True, capture_output=True, text=True).stdout
-    return float(re.search(r"images_per_second=([0-9.]+)", out).group(1))
+from throughput import flipsweep_images_per_second, torch_images_per_second  # noqa: E402
 
 
 def main():
@@ -68,7 +45,7 @@ def main():
         best_torch, best_torch_batch, best_flip = 0.0, 0, 0.0
         for round_index in range(args.rounds):
             for batch in [int(b) for b in args.torch_batches.split(",")]:
-                ips = torch_images_per_second(model, args.count, batch, args.threads)
+                ips = torch_images_per_second(model, (3, 32, 32), args.count, batch, args.threads)
                 print(f"round {round_index}: pytorch   batch {batch:4d}: {ips:8.1f} images/s", flush=True)
                 if ips > best_torch:
                     best_torch, best_torch_batch = ips, batch

@@ -2,7 +2,9 @@
 // op parameters, and clear load-time errors for everything it does not support.
 #include <onnx/onnx_pb.h>
 
+#include <cmath>
 #include <fstream>
+#include <functional>
 
 #include "flipsweep/backend/backend.h"
 #include "flipsweep/backend/reference_interpreter.h"
@@ -53,6 +55,31 @@ class ModelBuilder {
     for (int64_t v : values) t->add_int64_data(v);
     return *this;
   }
+  // Values from a fixed pseudo-random sequence in [-scale, scale).
+  ModelBuilder& random_initializer(const std::string& name, const std::vector<int64_t>& dims, uint32_t seed,
+                                   float scale) {
+    auto* t = model_.mutable_graph()->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    int64_t count = 1;
+    for (int64_t d : dims) {
+      t->add_dims(d);
+      count *= d;
+    }
+    uint32_t state = seed * 2654435761u + 1u;
+    for (int64_t i = 0; i < count; ++i) {
+      state = state * 1664525u + 1013904223u;
+      t->add_float_data(scale * (static_cast<float>(state >> 8) / 8388608.0f - 1.0f));
+    }
+    return *this;
+  }
+  ModelBuilder& int_scalar(const std::string& name, int64_t value) {
+    auto* t = model_.mutable_graph()->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::INT64);
+    t->add_int64_data(value);
+    return *this;
+  }
   onnx::NodeProto& node(const std::string& op, const std::vector<std::string>& inputs, const std::string& output,
                         const std::string& name = "") {
     auto* n = model_.mutable_graph()->add_node();
@@ -82,6 +109,13 @@ void add_int_attribute(onnx::NodeProto& n, const std::string& name, int64_t valu
   a->set_name(name);
   a->set_type(onnx::AttributeProto::INT);
   a->set_i(value);
+}
+
+void add_float_attribute(onnx::NodeProto& n, const std::string& name, float value) {
+  auto* a = n.add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::FLOAT);
+  a->set_f(value);
 }
 
 void add_string_attribute(onnx::NodeProto& n, const std::string& name, const std::string& value) {
@@ -363,6 +397,219 @@ TEST(OnnxImport, BadFilesAreClearErrors) {
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   ASSERT_GT(bytes.size(), 1000u);
   EXPECT_THROW(load_onnx_model_from_bytes(bytes.substr(0, bytes.size() / 2), "half.onnx"), Error);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Shape arithmetic folded at load, with the batch size kept free
+// ------------------------------------------------------------------------------------------------
+
+// Runs `m` on the CPU backend (fast and reference kernels) for a batch and returns the outputs.
+std::vector<float> run_cpu(const Model& m, const std::vector<float>& images, int64_t batch, CpuKernels kernels) {
+  BackendOptions options;
+  options.batch_size = batch;
+  options.threads = 1;
+  auto backend = make_cpu_backend(m, options, 1, kernels);
+  backend->load_weights(0, WeightPreparation(m).prepare_clean());
+  std::vector<float> out(static_cast<size_t>(batch * backend->output_size()));
+  backend->run({0}, images.data(), batch, out.data());
+  return out;
+}
+
+std::vector<float> iota_floats(int64_t n) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = static_cast<float>(i);
+  return v;
+}
+
+// torch.onnx's `x.view(x.size(0), -1)`: Shape -> Gather -> Unsqueeze -> Concat -> Reshape. The
+// target becomes [0, -1] (copy the batch), so the model runs at any batch size.
+TEST(ShapeFolding, ViewWithTheBatchSizeBecomesABatchFreeReshape) {
+  ModelBuilder b;
+  b.input("x", {1, 2, 3, 4}).int_scalar("zero", 0).int_initializer("axes", {0}).int_initializer("rest", {-1});
+  b.node("Shape", {"x"}, "shape");
+  b.node("Gather", {"shape", "zero"}, "batch");
+  b.node("Unsqueeze", {"batch", "axes"}, "batch_1d");
+  add_int_attribute(b.node("Concat", {"batch_1d", "rest"}, "target"), "axis", 0);
+  b.node("Reshape", {"x", "target"}, "y", "view");
+  b.output("y");
+  Model m = b.load();
+  ASSERT_EQ(m.graph.activation_nodes.size(), 1u) << "only the Reshape runs";
+  EXPECT_EQ(std::get<ReshapeParams>(m.graph.activation_nodes[0].params).target, (std::vector<int64_t>{0, -1}));
+  const std::vector<float> images = iota_floats(3 * 24);
+  for (CpuKernels kernels : {CpuKernels::Fast, CpuKernels::Reference})
+    EXPECT_EQ(run_cpu(m, images, 3, kernels), images);
+}
+
+// ShuffleNetV2's channel shuffle as torch 1.13 exports it: sizes read with Shape/Gather, the
+// group size computed with Div and Cast, a 5-D Reshape, Transpose, Reshape back; then Split
+// into halves (as Slices) whose order is swapped by Concat.
+TEST(ShapeFolding, ChannelShuffleAndSplitMatchAHandComputedResult) {
+  ModelBuilder b;
+  b.input("x", {1, 4, 1, 2});
+  b.int_scalar("i0", 0).int_scalar("i1", 1).int_scalar("i2", 2).int_scalar("i3", 3).int_scalar("groups", 2);
+  b.int_initializer("axes", {0}).int_initializer("minus_one", {-1}).int_initializer("halves", {2, 2});
+  b.node("Shape", {"x"}, "s");
+  b.node("Gather", {"s", "i0"}, "n");
+  b.node("Gather", {"s", "i1"}, "c");
+  b.node("Gather", {"s", "i2"}, "h");
+  b.node("Gather", {"s", "i3"}, "w");
+  b.node("Div", {"c", "groups"}, "per_group");
+  add_int_attribute(b.node("Cast", {"per_group"}, "per_group_int"), "to", 7);
+  for (const char* v : {"n", "groups", "per_group_int", "h", "w"}) b.node("Unsqueeze", {v, "axes"}, std::string(v) + "_1d", std::string("unsqueeze_") + v);
+  add_int_attribute(b.node("Concat", {"n_1d", "groups_1d", "per_group_int_1d", "h_1d", "w_1d"}, "five_d"), "axis", 0);
+  b.node("Reshape", {"x", "five_d"}, "r5", "reshape_5d");
+  add_ints_attribute(b.node("Transpose", {"r5"}, "t", "transpose"), "perm", {0, 2, 1, 3, 4});
+  add_int_attribute(b.node("Concat", {"n_1d", "minus_one", "h_1d", "w_1d"}, "four_d", "concat_4d"), "axis", 0);
+  b.node("Reshape", {"t", "four_d"}, "shuffled", "reshape_4d");
+  auto& split = b.node("Split", {"shuffled", "halves"}, "first", "split");
+  split.add_output("second");
+  add_int_attribute(split, "axis", 1);
+  add_int_attribute(b.node("Concat", {"second", "first"}, "y", "swap"), "axis", 1);
+  b.output("y");
+  Model m = b.load();
+  // Per image, channels [c0 c1 c2 c3] (two pixels each) shuffle to [c0 c2 c1 c3], then the halves swap.
+  std::vector<float> images = iota_floats(2 * 8), want;
+  for (int64_t image = 0; image < 2; ++image)
+    for (int64_t channel : {1, 3, 0, 2})
+      for (int64_t pixel = 0; pixel < 2; ++pixel) want.push_back(static_cast<float>(image * 8 + channel * 2 + pixel));
+  for (CpuKernels kernels : {CpuKernels::Fast, CpuKernels::Reference}) EXPECT_EQ(run_cpu(m, images, 2, kernels), want);
+}
+
+// Unsqueeze, Squeeze and Cast to float of data are Reshape and Identity nodes; a weight that is
+// unsqueezed before use stays a parameter (a fault target).
+TEST(ShapeFolding, UnsqueezeSqueezeAndCastOfDataRun) {
+  ModelBuilder b(11);  // axes as attributes before opset 13
+  b.input("x", {1, 3}).initializer("bias", {3}, 1.0f);
+  add_ints_attribute(b.node("Unsqueeze", {"bias"}, "bias_2d", "unsqueeze_bias"), "axes", {0});
+  add_ints_attribute(b.node("Unsqueeze", {"x"}, "x3", "unsqueeze_x"), "axes", {-1});
+  add_ints_attribute(b.node("Squeeze", {"x3"}, "x2", "squeeze_x"), "axes", {2});
+  add_int_attribute(b.node("Cast", {"x2"}, "xf", "cast_x"), "to", 1);
+  b.node("Add", {"xf", "bias_2d"}, "y", "add");
+  b.output("y");
+  Model m = b.load();
+  ASSERT_EQ(m.graph.parameters.size(), 1u);
+  EXPECT_EQ(m.graph.values[static_cast<size_t>(m.graph.parameters[0])].name, "bias");
+  ASSERT_EQ(m.graph.weight_nodes.size(), 1u);
+  EXPECT_EQ(m.graph.weight_nodes[0].op, OpType::Reshape);
+  const std::vector<float> images = iota_floats(6);
+  for (CpuKernels kernels : {CpuKernels::Fast, CpuKernels::Reference})
+    EXPECT_EQ(run_cpu(m, images, 2, kernels), (std::vector<float>{1, 3, 5, 4, 6, 8}));
+}
+
+// Activations behind a convolution run in its epilogue on the fast path (ReLU6 as Clip, SiLU and
+// hardswish as exporters write them: x * Sigmoid(x), x * HardSigmoid(x)); the result must equal the
+// reference kernels', NaN and Inf included (an Inf weight, a NaN pixel).
+TEST(CpuEpilogue, FusedActivationsMatchTheReferenceKernels) {
+  ModelBuilder b;
+  b.input("x", {1, 16, 6, 6});
+  b.random_initializer("w1", {16, 16, 3, 3}, 1, 0.2f).random_initializer("w2", {16, 16, 3, 3}, 2, 0.2f);
+  b.random_initializer("w3", {16, 16, 1, 1}, 3, 0.5f).random_initializer("w4", {8, 16, 3, 3}, 4, 0.2f);
+  b.random_initializer("bn_scale", {16}, 5, 1.0f).random_initializer("bn_bias", {16}, 6, 0.5f);
+  b.random_initializer("bn_mean", {16}, 7, 0.5f).initializer("bn_var", {16}, 0.5f);
+  b.initializer("lo", {}, 0.0f).initializer("hi", {}, 6.0f);
+  auto pad1 = [](onnx::NodeProto& n) {
+    add_ints_attribute(n, "pads", {1, 1, 1, 1});
+    return std::ref(n);
+  };
+  pad1(b.node("Conv", {"x", "w1"}, "c1", "conv1"));
+  b.node("BatchNormalization", {"c1", "bn_scale", "bn_bias", "bn_mean", "bn_var"}, "n1", "bn1");
+  b.node("Clip", {"n1", "lo", "hi"}, "a1", "relu6");
+  pad1(b.node("Conv", {"a1", "w2"}, "c2", "conv2"));
+  b.node("Sigmoid", {"c2"}, "g2", "gate2");
+  b.node("Mul", {"c2", "g2"}, "a2", "silu");
+  b.node("Conv", {"a2", "w3"}, "c3", "conv3");
+  add_float_attribute(b.node("HardSigmoid", {"c3"}, "g3", "gate3"), "alpha", 1.0f / 6.0f);
+  b.node("Mul", {"g3", "c3"}, "a3", "hardswish");
+  pad1(b.node("Conv", {"a3", "w4"}, "c4", "conv4"));
+  b.node("Tanh", {"c4"}, "y", "tanh");
+  b.output("y");
+  Model m = b.load();
+  // An Inf weight (output channel 3 of conv4) and a NaN pixel in the second image.
+  m.stored[static_cast<size_t>(m.graph.find_value("w4"))].data[3 * 16 * 9 + 4] = INFINITY;
+  std::vector<float> images(2 * 16 * 36);
+  for (size_t i = 0; i < images.size(); ++i) images[i] = std::sin(0.37f * static_cast<float>(i));
+  images[16 * 36 + 5 * 36 + 14] = NAN;
+  const std::vector<float> fast = run_cpu(m, images, 2, CpuKernels::Fast);
+  const std::vector<float> reference = run_cpu(m, images, 2, CpuKernels::Reference);
+  ASSERT_EQ(fast.size(), reference.size());
+  int nan_count = 0;
+  for (size_t i = 0; i < fast.size(); ++i) {
+    ASSERT_EQ(std::isnan(fast[i]), std::isnan(reference[i])) << "element " << i;
+    if (std::isnan(fast[i])) {
+      ++nan_count;
+      continue;
+    }
+    EXPECT_NEAR(fast[i], reference[i], 1e-5f) << "element " << i;
+  }
+  EXPECT_GT(nan_count, 0) << "the NaN pixel and the Inf weight must reach the output";
+  EXPECT_LT(nan_count, static_cast<int>(fast.size())) << "not everything may be NaN";
+}
+
+// What cannot hold for every batch size, or would hide a fault target, is refused with the node.
+TEST(ShapeFolding, WhatCannotBeFoldedIsAClearError) {
+  auto batch_target = [](ModelBuilder& b, const char* op, int64_t divisor) {
+    b.input("x", {1, 6}).int_scalar("zero", 0).int_scalar("k", divisor).int_initializer("axes", {0});
+    b.node("Shape", {"x"}, "s");
+    b.node("Gather", {"s", "zero"}, "n");
+    b.node(op, {"n", op == std::string("Mul") ? "n" : "k"}, "m", "size_math");
+    b.node("Unsqueeze", {"m", "axes"}, "m_1d");
+  };
+  {
+    ModelBuilder b;  // N / 2 is not an integer for odd N
+    batch_target(b, "Div", 2);
+    b.int_initializer("rest", {-1});
+    add_int_attribute(b.node("Concat", {"m_1d", "rest"}, "target"), "axis", 0);
+    b.node("Reshape", {"x", "target"}, "y", "view");
+    b.output("y");
+    expect_error_containing(b, {"test.onnx", "size_math", "Div", "not exact for every batch size"});
+  }
+  {
+    ModelBuilder b;  // N * N
+    batch_target(b, "Mul", 0);
+    b.output("m_1d");
+    expect_error_containing(b, {"size_math", "both depend on the batch size"});
+  }
+  {
+    ModelBuilder b;  // [N, N, -1]: the batch in two places
+    b.input("x", {1, 6}).int_scalar("zero", 0).int_initializer("axes", {0}).int_initializer("rest", {-1});
+    b.node("Shape", {"x"}, "s");
+    b.node("Gather", {"s", "zero"}, "n");
+    b.node("Unsqueeze", {"n", "axes"}, "n_1d");
+    add_int_attribute(b.node("Concat", {"n_1d", "n_1d", "rest"}, "target"), "axis", 0);
+    b.node("Reshape", {"x", "target"}, "y", "view");
+    b.output("y");
+    expect_error_containing(b, {"view", "[N, N, -1]", "more than one place"});
+  }
+  {
+    ModelBuilder b;  // an embedding lookup would read a parameter at load
+    b.input("x", {1, 4}).initializer("table", {4}, 0.0f).int_initializer("index", {1});
+    b.node("Gather", {"table", "index"}, "row", "lookup");
+    b.node("Add", {"x", "row"}, "y");
+    b.output("y");
+    expect_error_containing(b, {"lookup", "Gather is supported only on shapes and constants", "'table'"});
+  }
+  {
+    ModelBuilder b;
+    b.input("x", {1, 4});
+    b.node("Shape", {"x"}, "y", "shape_out");
+    b.output("y");
+    expect_error_containing(b, {"shape_out", "computed from shapes only"});
+  }
+  {
+    ModelBuilder b;
+    b.input("x", {1, 4});
+    add_int_attribute(b.node("Cast", {"x"}, "y", "to_int"), "to", 7);
+    b.output("y");
+    expect_error_containing(b, {"to_int", "fp32"});
+  }
+  {
+    ModelBuilder b;  // Split along the batch axis
+    b.input("x", {1, 4});
+    auto& split = b.node("Split", {"x"}, "a", "split_batch");
+    split.add_output("b");
+    b.output("a");
+    expect_error_containing(b, {"split_batch", "batch axis"});
+  }
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include "flipsweep/core/batch_norm.h"
 #include "flipsweep/error.h"
+#include "flipsweep/graph/pointwise_node.h"
 #include "flipsweep/graph/shape_inference.h"
 #include "flipsweep/ops/shapes.h"
 
@@ -33,34 +34,7 @@ const char* step_op_name(StepOp op) {
 namespace {
 
 // The activation functions a step (or an epilogue) applies as one point-wise step.
-bool activation_step(const Node& node, core::PointwiseStep* step) {
-  switch (node.op) {
-    case OpType::Relu: step->op = core::PointwiseOp::Relu; return true;
-    case OpType::LeakyRelu:
-      step->op = core::PointwiseOp::LeakyRelu;
-      step->a = std::get<ActivationParams>(node.params).alpha;
-      return true;
-    case OpType::Clip: {
-      const auto& p = std::get<ClipParams>(node.params);
-      step->op = core::PointwiseOp::Clip;
-      step->a = p.min;
-      step->b = p.max;
-      return true;
-    }
-    case OpType::Sigmoid: step->op = core::PointwiseOp::Sigmoid; return true;
-    case OpType::HardSigmoid: {
-      const auto& p = std::get<ActivationParams>(node.params);
-      step->op = core::PointwiseOp::HardSigmoid;
-      step->a = p.alpha;
-      step->b = p.beta;
-      return true;
-    }
-    case OpType::Tanh: step->op = core::PointwiseOp::Tanh; return true;
-    case OpType::Softsign: step->op = core::PointwiseOp::Softsign; return true;
-    case OpType::Atan: step->op = core::PointwiseOp::Atan; return true;
-    default: return false;
-  }
-}
+bool activation_step(const Node& node, core::PointwiseStep* step) { return pointwise_step_of(node, step); }
 
 ConvShape conv_shape_from(const SpatialGeometry& g, int64_t in_channels, int64_t out_channels, int64_t groups) {
   ConvShape s;

@@ -24,6 +24,9 @@ enum class PointwiseOp : int {
   MulConst,     // x * a
   DivConst,     // x / a
   ConstDiv,     // a / x
+  HardSwish,    // x * hard_sigmoid(x; 1/6, 1/2)
+  MulSigmoid,   // x * sigmoid(x): SiLU as exporters write it, Mul(x, Sigmoid(x))
+  MulHardSigmoid,  // x * hard_sigmoid(x; a, b): hardswish before opset 14
 };
 
 struct PointwiseStep {
@@ -49,6 +52,9 @@ FLIPSWEEP_HD float apply_pointwise(const PointwiseStep& step, float x) {
     case PointwiseOp::MulConst: return x * step.a;
     case PointwiseOp::DivConst: return x / step.a;
     case PointwiseOp::ConstDiv: return step.a / x;
+    case PointwiseOp::HardSwish: return hard_swish(x);
+    case PointwiseOp::MulSigmoid: return detail::mul_rn(x, sigmoid(x));
+    case PointwiseOp::MulHardSigmoid: return detail::mul_rn(x, hard_sigmoid(x, step.a, step.b));
   }
   return x;
 }

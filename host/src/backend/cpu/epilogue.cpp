@@ -1,6 +1,7 @@
-// The fused epilogue behind a oneDNN convolution: BatchNormalization, residual Add and Relu in
-// one pass over the conv output while it is still in cache. Written here rather than as oneDNN
+// The fused epilogue behind a oneDNN convolution: BatchNormalization, residual Add and the
+// activations (Relu, Clip, Sigmoid, SiLU, hardswish, ...) while the conv output is still in cache. Written here rather than as oneDNN
 // post-ops because oneDNN's ReLU maps NaN to 0 (see conv.cpp).
+#include "flipsweep/core/pointwise.h"
 #include "flipsweep/core/unary_ops.h"
 #include "internal.h"
 
@@ -53,19 +54,40 @@ void epilogue_dispatch(bool bn, bool residual, bool relu, float* y, const float*
   }
 }
 
+// Any other activation chain: after BatchNorm/Add (vectorised above), one point-wise pass over
+// the whole output, which is still in cache. The layout does not matter to a point-wise op (blocked
+// outputs have no padding channels, see plan.cpp).
+void activation_pass(const std::vector<core::PointwiseStep>& activations, float* y, int64_t count) {
+  if (activations.size() == 1 && activations[0].op == core::PointwiseOp::Clip) {
+    const float lo = activations[0].a, hi = activations[0].b;
+    for (int64_t i = 0; i < count; ++i) y[i] = core::clamp_nan(y[i], lo, hi);
+    return;
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    float x = y[i];
+    for (const core::PointwiseStep& step : activations) x = core::apply_pointwise(step, x);
+    y[i] = x;
+  }
+}
+
 }  // namespace
 
-void run_epilogue(bool batch_norm, bool relu, const float* scale, const float* shift, float* y, const float* residual,
-                  const Shape& s, int block) {
+void run_epilogue(bool batch_norm, const std::vector<core::PointwiseStep>& activations, const float* scale,
+                  const float* shift, float* y, const float* residual, const Shape& s, int block) {
   const int64_t spatial = s[2] * s[3];
   const bool has_residual = residual != nullptr;
+  const bool relu_only = activations.size() == 1 && activations[0].op == core::PointwiseOp::Relu;
+  const bool fused_relu = relu_only;
   // Blocked outputs always have a whole number of channel blocks (see plan.cpp).
-  if (block == 16)
-    epilogue_dispatch<16>(batch_norm, has_residual, relu, y, residual, scale, shift, s[0], s[1], spatial, 16);
-  else if (block == 8)
-    epilogue_dispatch<8>(batch_norm, has_residual, relu, y, residual, scale, shift, s[0], s[1], spatial, 8);
-  else
-    epilogue_dispatch<1>(batch_norm, has_residual, relu, y, residual, scale, shift, s[0], s[1], spatial, 1);
+  if (batch_norm || has_residual || fused_relu) {
+    if (block == 16)
+      epilogue_dispatch<16>(batch_norm, has_residual, fused_relu, y, residual, scale, shift, s[0], s[1], spatial, 16);
+    else if (block == 8)
+      epilogue_dispatch<8>(batch_norm, has_residual, fused_relu, y, residual, scale, shift, s[0], s[1], spatial, 8);
+    else
+      epilogue_dispatch<1>(batch_norm, has_residual, fused_relu, y, residual, scale, shift, s[0], s[1], spatial, 1);
+  }
+  if (!activations.empty() && !relu_only) activation_pass(activations, y, s[0] * s[1] * spatial);
 }
 
 }  // namespace flipsweep::cpu

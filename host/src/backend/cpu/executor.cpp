@@ -64,9 +64,9 @@ void run_fused_conv(const CpuPlan& plan, const Step& st, const SlotWeights& slot
   float* y = data_of(plan, slot, ts, st.output);
   run_conv(prim, data_of(plan, slot, ts, st.inputs[0]), slot.conv_weights[c].data(), bias, y, ts.scratchpad.data(),
            engine, *ts.stream);
-  if (st.bn_scale < 0 && st.residual < 0 && !st.relu) return;
+  if (st.bn_scale < 0 && st.residual < 0 && st.activations.empty()) return;
   const bool blocked = plan.blocked[static_cast<size_t>(st.output)];
-  run_epilogue(st.bn_scale >= 0, st.relu, slot.epilogue_scale[c].data(), slot.epilogue_shift[c].data(), y,
+  run_epilogue(st.bn_scale >= 0, st.activations, slot.epilogue_scale[c].data(), slot.epilogue_shift[c].data(), y,
                st.residual >= 0 ? data_of(plan, slot, ts, st.residual) : nullptr, plan.shape(st.output),
                blocked ? plan.block : 1);
 }
@@ -95,6 +95,12 @@ void run_tile(const CpuPlan& plan, const SlotWeights& slot, ThreadState& ts, con
         global_average_pool_blocked(data_of(plan, slot, ts, st.inputs[0]), plan.shape(st.inputs[0]), plan.block,
                                     plan.shape(st.output), ts.values[static_cast<size_t>(st.output)]);
         break;
+      case StepKind::PoolBlocked: {
+        const Node& n = plan.node(st.node);
+        pool_blocked(n.op == OpType::MaxPool, std::get<PoolParams>(n.params), data_of(plan, slot, ts, st.inputs[0]),
+                     plan.shape(st.inputs[0]), plan.block, data_of(plan, slot, ts, st.output));
+        break;
+      }
     }
   }
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "flipsweep/backend/backend.h"
+#include "flipsweep/core/pointwise.h"
 #include "flipsweep/graph/graph.h"
 #include "flipsweep/model/weight_set.h"
 #include "flipsweep/tensor.h"
@@ -28,7 +29,7 @@ using dnnl::memory;
 
 // ---- The plan (plan.cpp) -------------------------------------------------------------------
 
-enum class StepKind { FusedConv, Reference, ToPlain, ToBlocked, GlobalAveragePoolBlocked };
+enum class StepKind { FusedConv, Reference, ToPlain, ToBlocked, GlobalAveragePoolBlocked, PoolBlocked };
 
 struct Step {
   StepKind kind = StepKind::Reference;
@@ -40,7 +41,8 @@ struct Step {
   int bn_scale = -1, bn_bias = -1, bn_mean = -1, bn_var = -1;
   float bn_epsilon = 0.0f;
   int residual = -1;
-  bool relu = false;
+  // Activation nodes absorbed after BatchNorm/Add, applied in order (Relu alone has a fast path).
+  std::vector<core::PointwiseStep> activations;
   int conv_index = -1;                // index into CpuPlan::convs
 };
 
@@ -128,16 +130,20 @@ void run_conv(const ConvPrimitive& prim, float* src, const float* weights, const
 
 // ---- Fused epilogue (epilogue.cpp) ---------------------------------------------------------
 
-// y = relu?( y * scale[c] + shift[c] + residual ) in place over y [N, C, H, W] in the layout the
-// conv wrote: `block` channels interleaved (1: plain NCHW). scale/shift are read only with
-// `batch_norm`, residual only when not null.
-void run_epilogue(bool batch_norm, bool relu, const float* scale, const float* shift, float* y, const float* residual,
-                  const Shape& shape, int block);
+// y = activations( y * scale[c] + shift[c] + residual ) in place over y [N, C, H, W] in the layout
+// the conv wrote: `block` channels interleaved (1: plain NCHW). scale/shift are read only with
+// `batch_norm`, residual only when not null; the activations apply in order.
+void run_epilogue(bool batch_norm, const std::vector<core::PointwiseStep>& activations, const float* scale,
+                  const float* shift, float* y, const float* residual, const Shape& shape, int block);
 
 // ---- Pooling on blocked data (pooling.cpp) -------------------------------------------------
 
 // GlobalAveragePool of x [N, C, H, W] in a blocked layout into y (plain [N, C, 1, 1], resized).
 void global_average_pool_blocked(const float* x, const Shape& x_shape, int block, const Shape& y_shape, Tensor& y);
+
+// 2-D MaxPool / AveragePool from blocked x [N, C, H, W] (C a whole number of blocks of 8 or 16) into
+// blocked y, lane for lane the reference kernel's computation.
+void pool_blocked(bool is_max, const PoolParams& p, const float* x, const Shape& x_shape, int block, float* y);
 
 // ---- Trial slots (slots.cpp) ---------------------------------------------------------------
 

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "flipsweep/error.h"
+#include "flipsweep/graph/pointwise_node.h"
 #include "flipsweep/graph/shape_inference.h"
 #include "internal.h"
 
@@ -77,6 +78,17 @@ class PlanBuilder {
         computed_[static_cast<size_t>(s.output)] = true;
         continue;
       }
+      if (pool_is_blockable(n)) {
+        Step s;
+        s.kind = StepKind::PoolBlocked;
+        s.node = static_cast<int>(i);
+        s.inputs = {n.inputs[0]};
+        s.output = n.outputs[0];
+        p_.blocked[static_cast<size_t>(s.output)] = true;
+        p_.steps.push_back(s);
+        computed_[static_cast<size_t>(s.output)] = true;
+        continue;
+      }
       Step s;
       s.kind = StepKind::Reference;
       s.node = static_cast<int>(i);
@@ -106,6 +118,47 @@ class PlanBuilder {
       for (int id : nodes[i].inputs)
         if (id == value) return static_cast<int>(i);
     return -1;
+  }
+
+  // `value` read by exactly a Sigmoid (or HardSigmoid) and a Mul of `value` with that gate's
+  // output, the gate read only by the Mul: x * sigmoid(x) as one point-wise step.
+  bool self_gated(int value, core::PointwiseStep* step, int* gate, int* product) const {
+    if (consumers_[static_cast<size_t>(value)] != 2) return false;
+    const auto& nodes = p_.model->graph.activation_nodes;
+    int g = -1, m = -1;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const Node& n = nodes[i];
+      const bool reads = std::find(n.inputs.begin(), n.inputs.end(), value) != n.inputs.end();
+      if (!reads) continue;
+      if ((n.op == OpType::Sigmoid || n.op == OpType::HardSigmoid) && g < 0) g = static_cast<int>(i);
+      else if (n.op == OpType::Mul && m < 0) m = static_cast<int>(i);
+      else return false;
+    }
+    if (g < 0 || m < 0) return false;
+    const int gate_out = node(g).outputs[0];
+    const Node& mul = node(m);
+    const bool pairs = (mul.inputs[0] == value && mul.inputs[1] == gate_out) ||
+                       (mul.inputs[1] == value && mul.inputs[0] == gate_out);
+    if (!pairs || consumers_[static_cast<size_t>(gate_out)] != 1) return false;
+    if (node(g).op == OpType::Sigmoid) {
+      step->op = core::PointwiseOp::MulSigmoid;
+    } else {
+      const auto& p = std::get<ActivationParams>(node(g).params);
+      step->op = core::PointwiseOp::MulHardSigmoid;
+      step->a = p.alpha;
+      step->b = p.beta;
+    }
+    *gate = g;
+    *product = m;
+    return true;
+  }
+
+  // A 2-D MaxPool/AveragePool reading a blocked value runs on the blocked layout (its output keeps
+  // the channel count, so it is whole blocks too), unless it is the graph output.
+  bool pool_is_blockable(const Node& n) const {
+    if ((n.op != OpType::MaxPool && n.op != OpType::AveragePool) || kernels_ != CpuKernels::Fast) return false;
+    const int in = n.inputs[0];
+    return p_.blocked[static_cast<size_t>(in)] && shape(in).size() == 4 && n.outputs[0] != p_.output;
   }
 
   bool conv_is_fusable(const Node& n) const {
@@ -155,50 +208,81 @@ class PlanBuilder {
         next = sole_consumer(out);
       }
     }
-    if (next >= 0 && node(next).op == OpType::Relu) {
-      s.relu = true;
-      absorbed[static_cast<size_t>(next)] = true;
-      out = node(next).outputs[0];
+    // Then every point-wise activation that follows, each the only reader of the one before, and
+    // x * sigmoid(x) / x * hardsigmoid(x) (SiLU, hardswish as exported before opset 14).
+    while (true) {
+      core::PointwiseStep step;
+      if (next >= 0 && pointwise_step_of(node(next), &step)) {
+        s.activations.push_back(step);
+        absorbed[static_cast<size_t>(next)] = true;
+        out = node(next).outputs[0];
+        next = sole_consumer(out);
+        continue;
+      }
+      int gate = -1, product = -1;
+      if (self_gated(out, &step, &gate, &product)) {
+        s.activations.push_back(step);
+        absorbed[static_cast<size_t>(gate)] = absorbed[static_cast<size_t>(product)] = true;
+        out = node(product).outputs[0];
+        next = sole_consumer(out);
+        continue;
+      }
+      break;
     }
 
     const int block = p_.block;
     const int64_t out_channels = shape(out)[1];
-    // Blocked outputs always have a whole number of channel blocks (the epilogue relies on it).
-    const bool dst_blocked = out_channels % block == 0 && out != p_.output;
     const int src = conv.inputs[0];
     const int64_t in_channels = shape(src)[1];
-    // Small-channel inputs (images) stay plain: oneDNN has direct kernels for nchw → blocked.
-    bool src_blocked = p_.blocked[static_cast<size_t>(src)];
-    if (!src_blocked && in_channels % block == 0 && in_channels >= block) src_blocked = true;
-    const int src_id = src_blocked && !p_.blocked[static_cast<size_t>(src)] ? to_blocked(src) : src;
-    if (s.residual >= 0 && p_.blocked[static_cast<size_t>(s.residual)] != dst_blocked)
-      s.residual = dst_blocked ? to_blocked(s.residual) : to_plain(s.residual);
-    s.inputs = {src_id};
-    if (s.residual >= 0) s.inputs.push_back(s.residual);
-    s.output = out;
-    p_.blocked[static_cast<size_t>(out)] = dst_blocked;
+    const bool src_is_blocked = p_.blocked[static_cast<size_t>(src)];
+    // Preferred layouts: a blocked output when it is whole channel blocks (the epilogue relies on
+    // it) and not the graph output; a blocked input when it already is, or has whole blocks
+    // (small-channel inputs, images, stay plain: oneDNN has direct kernels for nchw → blocked).
+    const bool dst_can_block = out_channels % block == 0 && out != p_.output;
+    const bool src_prefers_blocked = src_is_blocked || (in_channels % block == 0 && in_channels >= block);
 
     ConvGeometry g;
     g.params = &cp;
     g.src_shape = shape(src);
     g.weight_shape = shape(s.weight);
     g.dst_shape = shape(conv.outputs[0]);
-    g.src_md = activation_md(shape(src_id), src_blocked, block);
-    g.dst_blocked = dst_blocked;
     g.block = block;
     g.has_bias = s.bias >= 0;
     g.out_channels = out_channels;
-    ConvPrimitive prim = make_conv_primitive(g, engine_);
-    // oneDNN has no fast kernel for some blocked → plain convolutions: the output layer of a
-    // segmentation net (16 → 11 channels, plain because 11 is no whole number of blocks) ran in
-    // its reference implementation at ~200× the cost of the rest. A plain copy of the input
-    // gives it a GEMM kernel instead.
-    if (src_blocked && !dst_blocked && prim.implementation.rfind("ref", 0) == 0) {
-      const int plain_src = p_.blocked[static_cast<size_t>(src)] ? to_plain(src) : src;
-      s.inputs[0] = plain_src;
-      g.src_md = activation_md(shape(plain_src), false, block);
-      prim = make_conv_primitive(g, engine_);
+    // oneDNN has no fast kernel for some layout pairs and falls back to its reference
+    // implementation at ~100x the cost: a plain 24-channel input into a blocked 144-channel output
+    // (MobileNetV2's expansions), a blocked input into a plain 11-channel output (a segmentation
+    // head). The other layouts are tried, preferred first; the first with a fast kernel is kept
+    // (the preferred one when every pair falls back). Reorders are added only for the layout chosen.
+    const std::pair<bool, bool> candidates[] = {{src_prefers_blocked, dst_can_block},
+                                                {false, dst_can_block},
+                                                {src_prefers_blocked, false},
+                                                {false, false}};
+    ConvPrimitive prim;
+    std::pair<bool, bool> chosen = candidates[0];
+    for (size_t k = 0; k < 4; ++k) {
+      const auto& [try_src_blocked, try_dst_blocked] = candidates[k];
+      bool tried = false;
+      for (size_t j = 0; j < k; ++j) tried = tried || candidates[j] == candidates[k];
+      if (tried) continue;
+      g.src_md = activation_md(g.src_shape, try_src_blocked, block);
+      g.dst_blocked = try_dst_blocked;
+      ConvPrimitive candidate = make_conv_primitive(g, engine_);
+      const bool fast = candidate.implementation.rfind("ref", 0) != 0;
+      if (k == 0 || fast) {
+        prim = std::move(candidate);
+        chosen = candidates[k];
+      }
+      if (fast) break;
     }
+    const auto [src_blocked, dst_blocked] = chosen;
+    const int src_id = src_blocked == src_is_blocked ? src : src_blocked ? to_blocked(src) : to_plain(src);
+    if (s.residual >= 0 && p_.blocked[static_cast<size_t>(s.residual)] != dst_blocked)
+      s.residual = dst_blocked ? to_blocked(s.residual) : to_plain(s.residual);
+    s.inputs = {src_id};
+    if (s.residual >= 0) s.inputs.push_back(s.residual);
+    s.output = out;
+    p_.blocked[static_cast<size_t>(out)] = dst_blocked;
     p_.scratchpad_bytes = std::max<size_t>(p_.scratchpad_bytes, prim.scratchpad_md.get_size());
     s.conv_index = static_cast<int>(p_.convs.size());
     p_.convs.push_back(std::move(prim));

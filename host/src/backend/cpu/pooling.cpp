@@ -1,7 +1,11 @@
-// GlobalAveragePool straight from a blocked conv output, so the last conv of a ResNet needs no
-// reorder back to NCHW before the pool. Sums each channel over H·W in order, then divides.
+// Pooling straight on blocked conv outputs, so a pool between convolutions (a ResNet's stem, VGG,
+// SqueezeNet) or before the classifier needs no reorder to NCHW and back. Every lane does what
+// the reference kernel does for its channel, in the same order: identical results.
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
+#include "flipsweep/ops/shapes.h"
 #include "internal.h"
 
 namespace flipsweep::cpu {
@@ -20,6 +24,85 @@ void global_average_pool_blocked(const float* x, const Shape& s, int block_size,
         y.data[static_cast<size_t>(n * channels + cb * block + l)] = sum / static_cast<float>(spatial);
       }
     }
+}
+
+namespace {
+
+bool inside(int64_t position, int64_t begin, int64_t end) { return position >= begin && position < end; }
+
+// Visits every output position of every (image, channel block) of a 2-D pool: `reduce(in, h0, w0,
+// out)` writes the block's lanes of the window whose first tap sits at (h0, w0).
+template <int kBlock, class Reduce>
+void for_each_blocked_window(const float* x, float* y, const Shape& x_shape, const SpatialGeometry& g,
+                             Reduce reduce) {
+  const int64_t blocks = x_shape[1] / kBlock;
+  const int64_t in_plane = g.input[0] * g.input[1] * kBlock, out_plane = g.output[0] * g.output[1] * kBlock;
+  for (int64_t nb = 0; nb < x_shape[0] * blocks; ++nb) {
+    const float* in = x + nb * in_plane;
+    float* out = y + nb * out_plane;
+    for (int64_t oh = 0; oh < g.output[0]; ++oh)
+      for (int64_t ow = 0; ow < g.output[1]; ++ow)
+        reduce(in, oh * g.strides[0] - g.pads_begin[0], ow * g.strides[1] - g.pads_begin[1],
+               out + (oh * g.output[1] + ow) * kBlock);
+  }
+}
+
+template <int kBlock>
+void max_pool_blocked_impl(const float* x, float* y, const Shape& x_shape, const SpatialGeometry& g) {
+  for_each_blocked_window<kBlock>(x, y, x_shape, g, [&g](const float* in, int64_t h0, int64_t w0, float* out) {
+    float best[kBlock];
+    for (int l = 0; l < kBlock; ++l) best[l] = -std::numeric_limits<float>::infinity();
+    for (int64_t kh = 0; kh < g.kernel[0]; ++kh) {
+      const int64_t h = h0 + kh * g.dilations[0];
+      if (!inside(h, 0, g.input[0])) continue;
+      for (int64_t kw = 0; kw < g.kernel[1]; ++kw) {
+        const int64_t w = w0 + kw * g.dilations[1];
+        if (!inside(w, 0, g.input[1])) continue;
+        const float* v = in + (h * g.input[1] + w) * kBlock;
+        // As the reference: a NaN wins and, once taken, stays (nothing compares above it).
+        for (int l = 0; l < kBlock; ++l)
+          if (v[l] > best[l] || std::isnan(v[l])) best[l] = std::isnan(best[l]) ? best[l] : v[l];
+      }
+    }
+    for (int l = 0; l < kBlock; ++l) out[l] = best[l];
+  });
+}
+
+template <int kBlock>
+void average_pool_blocked_impl(const float* x, float* y, const Shape& x_shape, const SpatialGeometry& g,
+                               bool count_include_pad) {
+  for_each_blocked_window<kBlock>(x, y, x_shape, g, [&](const float* in, int64_t h0, int64_t w0, float* out) {
+    float sum[kBlock] = {};
+    int64_t taps_in_input = 0, taps_in_padded_input = 0;
+    for (int64_t kh = 0; kh < g.kernel[0]; ++kh) {
+      const int64_t h = h0 + kh * g.dilations[0];
+      if (!inside(h, -g.pads_begin[0], g.input[0] + g.pads_end[0])) continue;
+      for (int64_t kw = 0; kw < g.kernel[1]; ++kw) {
+        const int64_t w = w0 + kw * g.dilations[1];
+        if (!inside(w, -g.pads_begin[1], g.input[1] + g.pads_end[1])) continue;
+        ++taps_in_padded_input;
+        if (!inside(h, 0, g.input[0]) || !inside(w, 0, g.input[1])) continue;
+        ++taps_in_input;
+        const float* v = in + (h * g.input[1] + w) * kBlock;
+        for (int l = 0; l < kBlock; ++l) sum[l] += v[l];
+      }
+    }
+    const float divisor = static_cast<float>(count_include_pad ? taps_in_padded_input : taps_in_input);
+    for (int l = 0; l < kBlock; ++l) out[l] = sum[l] / divisor;
+  });
+}
+
+}  // namespace
+
+void pool_blocked(bool is_max, const PoolParams& p, const float* x, const Shape& x_shape, int block, float* y) {
+  const SpatialGeometry g = pool_geometry(p, x_shape);
+  if (is_max) {
+    if (block == 16) max_pool_blocked_impl<16>(x, y, x_shape, g);
+    else max_pool_blocked_impl<8>(x, y, x_shape, g);
+  } else {
+    if (block == 16) average_pool_blocked_impl<16>(x, y, x_shape, g, p.count_include_pad);
+    else average_pool_blocked_impl<8>(x, y, x_shape, g, p.count_include_pad);
+  }
 }
 
 }  // namespace flipsweep::cpu
