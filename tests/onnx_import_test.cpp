@@ -73,6 +73,14 @@ class ModelBuilder {
     }
     return *this;
   }
+  ModelBuilder& float_values(const std::string& name, const std::vector<int64_t>& dims, const std::vector<float>& values) {
+    auto* t = model_.mutable_graph()->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : dims) t->add_dims(d);
+    for (float v : values) t->add_float_data(v);
+    return *this;
+  }
   ModelBuilder& int_scalar(const std::string& name, int64_t value) {
     auto* t = model_.mutable_graph()->add_initializer();
     t->set_name(name);
@@ -543,6 +551,55 @@ TEST(CpuEpilogue, FusedActivationsMatchTheReferenceKernels) {
   }
   EXPECT_GT(nan_count, 0) << "the NaN pixel and the Inf weight must reach the output";
   EXPECT_LT(nan_count, static_cast<int>(fast.size())) << "not everything may be NaN";
+}
+
+// Pools, element-wise ops (same-shape, per-channel activation or weight operand, either operand
+// order), an activation, a nearest Resize and a channel Concat all run on blocked data on the fast
+// path; each must give what the reference kernels give, NaN included.
+TEST(CpuBlockedSteps, MatchTheReferenceKernels) {
+  ModelBuilder b;
+  b.input("x", {1, 16, 7, 7});
+  b.random_initializer("w1", {16, 16, 3, 3}, 11, 0.2f).random_initializer("w2", {8, 32, 1, 1}, 12, 0.3f);
+  b.random_initializer("channel_scale", {16, 1, 1}, 13, 2.0f);
+  b.float_values("scales", {4}, {1.0f, 1.0f, 2.0f, 2.0f});
+  add_ints_attribute(b.node("Conv", {"x", "w1"}, "c1", "conv1"), "pads", {1, 1, 1, 1});
+  for (const char* op : {"MaxPool", "AveragePool"}) {
+    auto& pool = b.node(op, {"c1"}, op == std::string("MaxPool") ? "p" : "q", op);
+    add_ints_attribute(pool, "kernel_shape", {3, 3});
+    add_ints_attribute(pool, "strides", {2, 2});
+    add_ints_attribute(pool, "pads", {1, 1, 1, 1});
+    add_int_attribute(pool, "ceil_mode", 1);
+    if (op == std::string("AveragePool")) add_int_attribute(pool, "count_include_pad", 1);
+  }
+  b.node("Sub", {"q", "p"}, "r", "sub_same_shape");
+  b.node("GlobalAveragePool", {"r"}, "g", "gap");
+  b.node("Sigmoid", {"g"}, "s", "gate");
+  b.node("Div", {"s", "r"}, "m", "div_per_channel_first");
+  b.node("Mul", {"m", "channel_scale"}, "k", "mul_weight_per_channel");
+  b.node("Tanh", {"k"}, "t", "tanh");
+  b.node("Resize", {"t", "", "scales"}, "u", "upsample");
+  b.node("Relu", {"u"}, "v", "relu");
+  add_int_attribute(b.node("Concat", {"v", "u"}, "cat", "concat"), "axis", 1);
+  b.node("Conv", {"cat", "w2"}, "y", "head");
+  b.output("y");
+  Model m = b.load();
+  std::vector<float> images(2 * 16 * 49);
+  for (size_t i = 0; i < images.size(); ++i) images[i] = std::cos(0.23f * static_cast<float>(i)) * 1.5f;
+  images[16 * 49 + 3 * 49 + 24] = NAN;  // second image, channel 3, centre
+  const std::vector<float> fast = run_cpu(m, images, 2, CpuKernels::Fast);
+  const std::vector<float> reference = run_cpu(m, images, 2, CpuKernels::Reference);
+  ASSERT_EQ(fast.size(), reference.size());
+  int nan_count = 0;
+  for (size_t i = 0; i < fast.size(); ++i) {
+    ASSERT_EQ(std::isnan(fast[i]), std::isnan(reference[i])) << "element " << i;
+    if (std::isnan(fast[i])) {
+      ++nan_count;
+      continue;
+    }
+    EXPECT_NEAR(fast[i], reference[i], 1e-4f * (1.0f + std::fabs(reference[i]))) << "element " << i;
+  }
+  EXPECT_GT(nan_count, 0) << "the NaN pixel must reach the output";
+  for (size_t i = 0; i < fast.size() / 2; ++i) ASSERT_FALSE(std::isnan(fast[i])) << "the first image has no NaN";
 }
 
 // What cannot hold for every batch size, or would hide a fault target, is refused with the node.

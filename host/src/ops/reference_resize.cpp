@@ -55,6 +55,22 @@ float interpolate(const ResizePlan& plan, const std::vector<int64_t>& index, siz
 
 }  // namespace
 
+}  // namespace flipsweep::reference::detail
+
+namespace flipsweep::reference {
+
+std::vector<core::ResizeAxisTap> resize_axis_taps(const ResizeParams& p, const Shape& x, const Shape& y, size_t axis) {
+  const int64_t in_size = x[axis];
+  const int64_t out_size = y[axis];
+  // With sizes, opset 13 defines the scale as output / input.
+  const float scale = p.scales.empty() ? static_cast<float>(out_size) / static_cast<float>(in_size) : p.scales[axis];
+  return detail::axis_taps(p, axis, in_size, out_size, scale);
+}
+
+}  // namespace flipsweep::reference
+
+namespace flipsweep::reference::detail {
+
 void resize(const ResizeParams& p, const Tensor& x, Tensor& y) {
   const size_t rank = x.shape.size();
   if (x.shape == y.shape && p.mode == ResizeMode::Linear) {
@@ -70,13 +86,7 @@ void resize(const ResizeParams& p, const Tensor& x, Tensor& y) {
   plan.input = x.ptr();
   plan.input_strides.assign(rank, 1);
   for (size_t axis = rank - 1; axis-- > 0;) plan.input_strides[axis] = plan.input_strides[axis + 1] * x.shape[axis + 1];
-  for (size_t axis = 0; axis < rank; ++axis) {
-    const int64_t in_size = x.shape[axis];
-    const int64_t out_size = y.shape[axis];
-    // With sizes, opset 13 defines the scale as output / input.
-    const float scale = p.scales.empty() ? static_cast<float>(out_size) / static_cast<float>(in_size) : p.scales[axis];
-    plan.taps.push_back(axis_taps(p, axis, in_size, out_size, scale));
-  }
+  for (size_t axis = 0; axis < rank; ++axis) plan.taps.push_back(resize_axis_taps(p, x.shape, y.shape, axis));
   const int64_t count = y.size();
   const int64_t inner = y.shape.back();
   const int64_t rows = inner == 0 ? 0 : count / inner;

@@ -11,6 +11,7 @@
 // constant_value and axes) are resolved into the op's params at load and are not passed here.
 #include <vector>
 
+#include "flipsweep/core/resize_math.h"
 #include "flipsweep/graph/op_params.h"
 #include "flipsweep/tensor.h"
 
@@ -20,6 +21,10 @@ namespace flipsweep::reference {
 // infer_output_shapes(). Throws flipsweep::Error for unsupported parameter combinations.
 void run_op(OpType op, const OpParams& params, const std::vector<const Tensor*>& inputs,
             std::vector<Tensor>& outputs);
+
+// Resize from x's shape to y's: for each output index along `axis`, the input index (or the two,
+// with weights) it reads. The reference kernel and the CPU backend's blocked nearest Resize share it.
+std::vector<core::ResizeAxisTap> resize_axis_taps(const ResizeParams& p, const Shape& x, const Shape& y, size_t axis);
 
 // Index of the largest logit, PyTorch style: the first NaN if any logit is NaN, otherwise the
 // first occurrence of the maximum.

@@ -58,10 +58,27 @@ void epilogue_dispatch(bool bn, bool residual, bool relu, float* y, const float*
 // the whole output, which is still in cache. The layout does not matter to a point-wise op (blocked
 // outputs have no padding channels, see plan.cpp).
 void activation_pass(const std::vector<core::PointwiseStep>& activations, float* y, int64_t count) {
-  if (activations.size() == 1 && activations[0].op == core::PointwiseOp::Clip) {
-    const float lo = activations[0].a, hi = activations[0].b;
-    for (int64_t i = 0; i < count; ++i) y[i] = core::clamp_nan(y[i], lo, hi);
-    return;
+  if (activations.size() == 1) {
+    // The common single activations get a loop of their own (no dispatch per element).
+    const core::PointwiseStep step = activations[0];
+    switch (step.op) {
+      case core::PointwiseOp::Clip:
+        for (int64_t i = 0; i < count; ++i) y[i] = core::clamp_nan(y[i], step.a, step.b);
+        return;
+      case core::PointwiseOp::MulSigmoid:
+        for (int64_t i = 0; i < count; ++i) y[i] = core::detail::mul_rn(y[i], core::sigmoid(y[i]));
+        return;
+      case core::PointwiseOp::Sigmoid:
+        for (int64_t i = 0; i < count; ++i) y[i] = core::sigmoid(y[i]);
+        return;
+      case core::PointwiseOp::HardSigmoid:
+        for (int64_t i = 0; i < count; ++i) y[i] = core::hard_sigmoid(y[i], step.a, step.b);
+        return;
+      case core::PointwiseOp::MulHardSigmoid:
+        for (int64_t i = 0; i < count; ++i) y[i] = core::detail::mul_rn(y[i], core::hard_sigmoid(y[i], step.a, step.b));
+        return;
+      default: break;
+    }
   }
   for (int64_t i = 0; i < count; ++i) {
     float x = y[i];

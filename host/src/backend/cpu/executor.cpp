@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "flipsweep/error.h"
+#include "flipsweep/graph/pointwise_node.h"
 #include "flipsweep/ops/reference_ops.h"
 #include "internal.h"
 
@@ -94,6 +95,48 @@ void run_tile(const CpuPlan& plan, const SlotWeights& slot, ThreadState& ts, con
       case StepKind::GlobalAveragePoolBlocked:
         global_average_pool_blocked(data_of(plan, slot, ts, st.inputs[0]), plan.shape(st.inputs[0]), plan.block,
                                     plan.shape(st.output), ts.values[static_cast<size_t>(st.output)]);
+        break;
+      case StepKind::BinaryBlocked: {
+        BinaryBlockedArgs args;
+        args.shape = plan.shape(st.output);
+        args.block = plan.block;
+        args.blocked = data_of(plan, slot, ts, st.inputs[0]);
+        args.other = data_of(plan, slot, ts, st.inputs[1]);
+        args.out = data_of(plan, slot, ts, st.output);
+        args.blocked_first = st.blocked_first;
+        args.other_is_blocked = plan.blocked[static_cast<size_t>(st.inputs[1])];
+        if (!args.other_is_blocked) {
+          Shape os = plan.shape(st.inputs[1]);
+          os.insert(os.begin(), 4 - os.size(), 1);
+          args.other_image_stride = os[0] > 1 ? os[1] : 0;
+          args.other_channel_stride = os[1] > 1 ? 1 : 0;
+        }
+        binary_blocked(plan.node(st.node).op, args);
+        break;
+      }
+      case StepKind::PointwiseBlocked: {
+        core::PointwiseStep step;
+        pointwise_step_of(plan.node(st.node), &step);
+        Shape padded = plan.shape(st.output);
+        pointwise_blocked(step, data_of(plan, slot, ts, st.inputs[0]), data_of(plan, slot, ts, st.output),
+                          element_count(padded));
+        break;
+      }
+      case StepKind::ConcatBlocked: {
+        std::vector<const float*> inputs;
+        std::vector<int64_t> channels;
+        for (int id : st.inputs) {
+          inputs.push_back(data_of(plan, slot, ts, id));
+          channels.push_back(plan.shape(id)[1]);
+        }
+        const Shape& out = plan.shape(st.output);
+        concat_channels_blocked(inputs, channels, out[0], out[2] * out[3], data_of(plan, slot, ts, st.output));
+        break;
+      }
+      case StepKind::ResizeBlocked:
+        resize_nearest_blocked(std::get<ResizeParams>(plan.node(st.node).params), data_of(plan, slot, ts, st.inputs[0]),
+                               plan.shape(st.inputs[0]), plan.shape(st.output), plan.block,
+                               data_of(plan, slot, ts, st.output));
         break;
       case StepKind::PoolBlocked: {
         const Node& n = plan.node(st.node);

@@ -29,7 +29,18 @@ using dnnl::memory;
 
 // ---- The plan (plan.cpp) -------------------------------------------------------------------
 
-enum class StepKind { FusedConv, Reference, ToPlain, ToBlocked, GlobalAveragePoolBlocked, PoolBlocked };
+enum class StepKind {
+  FusedConv,
+  Reference,
+  ToPlain,
+  ToBlocked,
+  GlobalAveragePoolBlocked,
+  PoolBlocked,
+  BinaryBlocked,     // Add/Sub/Mul/Div: inputs[0] blocked; inputs[1] blocked alike or a plain per-channel operand
+  PointwiseBlocked,  // an activation on a blocked value
+  ConcatBlocked,     // a channel Concat of blocked values
+  ResizeBlocked,     // nearest Resize of the spatial axes of a blocked value
+};
 
 struct Step {
   StepKind kind = StepKind::Reference;
@@ -44,6 +55,8 @@ struct Step {
   // Activation nodes absorbed after BatchNorm/Add, applied in order (Relu alone has a fast path).
   std::vector<core::PointwiseStep> activations;
   int conv_index = -1;                // index into CpuPlan::convs
+  // BinaryBlocked only: whether inputs[0] (the blocked one) is the op's first operand.
+  bool blocked_first = true;
 };
 
 // A oneDNN convolution compiled for the tile size, with its weight layout (conv.cpp).
@@ -144,6 +157,35 @@ void global_average_pool_blocked(const float* x, const Shape& x_shape, int block
 // 2-D MaxPool / AveragePool from blocked x [N, C, H, W] (C a whole number of blocks of 8 or 16) into
 // blocked y, lane for lane the reference kernel's computation.
 void pool_blocked(bool is_max, const PoolParams& p, const float* x, const Shape& x_shape, int block, float* y);
+
+// Nearest Resize of H and W (N and C unchanged) from blocked x into blocked y: each output
+// position copies the block of the input position the reference kernel reads.
+void resize_nearest_blocked(const ResizeParams& p, const float* x, const Shape& x_shape, const Shape& y_shape,
+                            int block, float* y);
+
+// ---- Element-wise and Concat on blocked data (elementwise.cpp) -----------------------------
+
+// out = blocked op other (or other op blocked), over [N, C, H, W] blocked tensors. `other` is
+// either blocked like `blocked` or plain with one value per (image, channel): element
+// n * other_image_stride + c * other_channel_stride.
+struct BinaryBlockedArgs {
+  const float* blocked = nullptr;
+  const float* other = nullptr;
+  float* out = nullptr;
+  Shape shape;
+  int block = 16;
+  bool blocked_first = true;
+  bool other_is_blocked = false;
+  int64_t other_image_stride = 0, other_channel_stride = 0;
+};
+void binary_blocked(OpType op, const BinaryBlockedArgs& args);
+
+// y[i] = step(x[i]) over `count` floats (a blocked tensor has no padding channels).
+void pointwise_blocked(const core::PointwiseStep& step, const float* x, float* y, int64_t count);
+
+// Channel Concat of blocked [N, C_k, H, W] inputs (each C_k whole blocks) into blocked y.
+void concat_channels_blocked(const std::vector<const float*>& inputs, const std::vector<int64_t>& channels,
+                             int64_t images, int64_t spatial, float* y);
 
 // ---- Trial slots (slots.cpp) ---------------------------------------------------------------
 

@@ -78,6 +78,7 @@ class PlanBuilder {
         computed_[static_cast<size_t>(s.output)] = true;
         continue;
       }
+      if (kernels_ == CpuKernels::Fast && n.outputs[0] != p_.output && plan_on_blocked(n, static_cast<int>(i))) continue;
       if (pool_is_blockable(n)) {
         Step s;
         s.kind = StepKind::PoolBlocked;
@@ -150,6 +151,68 @@ class PlanBuilder {
     }
     *gate = g;
     *product = m;
+    return true;
+  }
+
+  // Element-wise ops and channel Concats whose data is (or can cheaply be) blocked run on the
+  // blocked layout (elementwise.cpp); false leaves the node to a reference step.
+  bool plan_on_blocked(const Node& n, int index) {
+    const Shape& out_shape = shape(n.outputs[0]);
+    if (out_shape.size() != 4) return false;
+    auto blocked = [&](int id) { return id >= 0 && p_.blocked[static_cast<size_t>(id)]; };
+    Step s;
+    s.node = index;
+    s.output = n.outputs[0];
+    core::PointwiseStep pointwise;
+    if (pointwise_step_of(n, &pointwise)) {
+      if (!blocked(n.inputs[0])) return false;
+      s.kind = StepKind::PointwiseBlocked;
+      s.inputs = {n.inputs[0]};
+    } else if (n.op == OpType::Add || n.op == OpType::Sub || n.op == OpType::Mul || n.op == OpType::Div) {
+      int big = -1;
+      for (int k = 0; k < 2 && big < 0; ++k)
+        if (blocked(n.inputs[static_cast<size_t>(k)]) && shape(n.inputs[static_cast<size_t>(k)]) == out_shape) big = k;
+      if (big < 0) return false;
+      const int other = n.inputs[static_cast<size_t>(1 - big)];
+      Shape os = shape(other);
+      if (os.size() > 4) return false;
+      os.insert(os.begin(), 4 - os.size(), 1);
+      int other_id = -1;
+      if (os == out_shape && !is_weight(other)) {
+        other_id = blocked(other) ? other : to_blocked(other);
+      } else if (os[2] == 1 && os[3] == 1 && (os[1] == out_shape[1] || os[1] == 1) &&
+                 (os[0] == 1 || os[0] == out_shape[0])) {
+        other_id = blocked(other) ? to_plain(other) : other;  // one value per (image, channel)
+      } else {
+        return false;
+      }
+      s.kind = StepKind::BinaryBlocked;
+      s.inputs = {n.inputs[static_cast<size_t>(big)], other_id};
+      s.blocked_first = big == 0;
+    } else if (n.op == OpType::Resize) {
+      const Shape& in_shape = shape(n.inputs[0]);
+      if (!blocked(n.inputs[0]) || std::get<ResizeParams>(n.params).mode != ResizeMode::Nearest ||
+          in_shape.size() != 4 || in_shape[0] != out_shape[0] || in_shape[1] != out_shape[1])
+        return false;
+      s.kind = StepKind::ResizeBlocked;
+      s.inputs = {n.inputs[0]};
+    } else if (n.op == OpType::Concat) {
+      const int64_t axis = std::get<ConcatParams>(n.params).axis;
+      if (axis != 1 && axis != -3) return false;
+      bool any_blocked = false;
+      for (int id : n.inputs) {
+        if (id < 0 || is_weight(id) || shape(id)[1] % p_.block != 0) return false;
+        any_blocked = any_blocked || blocked(id);
+      }
+      if (!any_blocked) return false;
+      s.kind = StepKind::ConcatBlocked;
+      for (int id : n.inputs) s.inputs.push_back(blocked(id) ? id : to_blocked(id));
+    } else {
+      return false;
+    }
+    p_.blocked[static_cast<size_t>(s.output)] = true;
+    p_.steps.push_back(s);
+    computed_[static_cast<size_t>(s.output)] = true;
     return true;
   }
 

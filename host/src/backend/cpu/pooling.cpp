@@ -1,10 +1,11 @@
-// Pooling straight on blocked conv outputs, so a pool between convolutions (a ResNet's stem, VGG,
-// SqueezeNet) or before the classifier needs no reorder to NCHW and back. Every lane does what
+// Pooling (and nearest Resize) straight on blocked conv outputs, so a pool between convolutions (a
+// ResNet's stem, VGG, SqueezeNet) or a U-Net's upsampling needs no reorder to NCHW and back. Every lane does what
 // the reference kernel does for its channel, in the same order: identical results.
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include "flipsweep/ops/reference_ops.h"
 #include "flipsweep/ops/shapes.h"
 #include "internal.h"
 
@@ -103,6 +104,21 @@ void pool_blocked(bool is_max, const PoolParams& p, const float* x, const Shape&
     if (block == 16) average_pool_blocked_impl<16>(x, y, x_shape, g, p.count_include_pad);
     else average_pool_blocked_impl<8>(x, y, x_shape, g, p.count_include_pad);
   }
+}
+
+void resize_nearest_blocked(const ResizeParams& p, const float* x, const Shape& x_shape, const Shape& y_shape,
+                            int block, float* y) {
+  const std::vector<core::ResizeAxisTap> rows = reference::resize_axis_taps(p, x_shape, y_shape, 2);
+  const std::vector<core::ResizeAxisTap> columns = reference::resize_axis_taps(p, x_shape, y_shape, 3);
+  const int64_t planes = x_shape[0] * (x_shape[1] / block);
+  const int64_t in_plane = x_shape[2] * x_shape[3] * block, out_plane = y_shape[2] * y_shape[3] * block;
+  for (int64_t plane = 0; plane < planes; ++plane)
+    for (int64_t oh = 0; oh < y_shape[2]; ++oh)
+      for (int64_t ow = 0; ow < y_shape[3]; ++ow) {
+        const float* from = x + plane * in_plane + (rows[static_cast<size_t>(oh)].first * x_shape[3] +
+                                                    columns[static_cast<size_t>(ow)].first) * block;
+        std::copy(from, from + block, y + plane * out_plane + (oh * y_shape[3] + ow) * block);
+      }
 }
 
 }  // namespace flipsweep::cpu
