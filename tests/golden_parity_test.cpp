@@ -189,8 +189,9 @@ TEST(GoldenParity, ResNet18MatchesPyTorch) {
 // a calibration batch), exported by python/export_onnx.py's export() and run by PyTorch at test
 // time (python/make_golden.py zoo_<name>; nothing is downloaded). Each must load (ShuffleNet's
 // channel shuffle needs the shape arithmetic folded at load) and agree with PyTorch on the
-// reference graph and the fast CPU backend: relative L2 <= 1e-4, identical argmax (the generator
-// picks an input whose top-2 margins are >= 1e-3 of max |logit|).
+// reference graph, the fast CPU backend and the trial-batched plan (host runtime): relative
+// L2 <= 1e-4, identical argmax (the generator picks an input whose top-2 margins are >= 1e-3 of
+// max |logit|).
 class TorchvisionParity : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(TorchvisionParity, MatchesPyTorch) {
@@ -198,14 +199,8 @@ TEST_P(TorchvisionParity, MatchesPyTorch) {
   if (!pytorch_available())
     GTEST_SKIP() << "python3-torch/python3-torchvision are not installed (scripts/install-deps.sh installs them); "
                  << name << " parity not run";
-  const std::string out_dir = testing::binary_path("golden");
-  const std::string dir = out_dir + "/zoo_" + name;
-  if (!std::filesystem::exists(dir + "/test_data_set_0/output_0.pb")) {
-    std::filesystem::create_directories(out_dir);
-    const std::string command = std::string(FLIPSWEEP_PYTHON " ") + source_path("python/make_golden.py") + " zoo_" +
-                                name + " " + out_dir + " > " + dir + ".log 2>&1";
-    ASSERT_EQ(std::system(command.c_str()), 0) << "failed: " << command;
-  }
+  const std::string dir = testing::torchvision_case(name);
+  ASSERT_FALSE(dir.empty());
   Model model = load_onnx_model(dir + "/model.onnx");
   const Tensor input = load_case_tensors(dir, "input").at(0);
   const Tensor expected = load_case_tensors(dir, "output").at(0);
@@ -229,17 +224,10 @@ TEST_P(TorchvisionParity, MatchesPyTorch) {
     EXPECT_EQ(row_argmax(fast), row_argmax(expected)) << "fast CPU backend";
   }
 
-  // The trial-batched plan (the CUDA backend's code path) on the host runtime, where it supports
-  // the model; where it does not, loading must say so (the gap is listed in the issue notes).
+  // The trial-batched plan (the CUDA backend's code path) on the host runtime.
   BackendOptions options;
   options.batch_size = input.dim(0);
   options.threads = 2;
-  const bool plan_lacks_ops = name == "densenet121" || name == "shufflenet_v2_x0_5";  // Pad, Concat > 8; Slice, Transpose
-  if (plan_lacks_ops) {
-    EXPECT_THROW(make_host_plan_backend(model, options), Error) << "the trial-batched plan now supports " << name
-                                                                << ": check it here";
-    return;
-  }
   auto plan = make_host_plan_backend(model, options);
   plan->load_weights(0, weights);
   Tensor planned(Shape{input.dim(0), plan->output_size()});

@@ -25,6 +25,7 @@
 #include "flipsweep/kernels/pooling.h"
 #include "flipsweep/kernels/preprocess.h"
 #include "flipsweep/kernels/resize.h"
+#include "flipsweep/kernels/strided_copy.h"
 #include "flipsweep/kernels/scoring.h"
 #include "flipsweep/ops/reference_ops.h"
 #include "flipsweep/ops/shapes.h"
@@ -319,6 +320,52 @@ TEST(KernelBodies, GlobalAveragePoolMatchesReference) {
       body.plane_size = 7 * 6;
       host_launch(out.count, body);
       expect_matches(out, expected, 0, 0, "global average pool T" + std::to_string(trials));
+    }
+}
+
+// ReduceMean over trailing axes (double accumulation, as the reference) and the strided copies of
+// Transpose and Slice, per trial and with one input shared by every trial.
+TEST(KernelBodies, ReduceMeanAndStridedCopiesMatchReference) {
+  std::mt19937 rng(15);
+  for (int64_t trials : {1, 3})
+    for (bool shared : {false, true}) {
+      SCOPED_TRACE("T" + std::to_string(trials) + (shared ? " shared" : ""));
+      const Operand x = make_operand({2, 6, 5, 4}, shared ? 1 : trials, rng);
+      {
+        ReduceParams p;
+        p.axes = {2, 3};
+        p.keepdims = false;
+        const Tensor expected = reference_over_trials(OpType::ReduceMean, p, {&x}, trials);
+        GuardedOutput out(expected.size());
+        kernels::ReduceMeanPlanesBody body;
+        body.x = x.ptr();
+        body.x_trial_stride = x.trial_stride();
+        body.y = out.ptr();
+        body.planes_per_trial = 2 * 6;
+        body.plane_size = 5 * 4;
+        host_launch(out.count, body);
+        expect_matches(out, expected, 0, 0, "reduce mean");
+      }
+      SliceParams slice;
+      slice.starts = {5, 1};
+      slice.ends = {-100, 4};
+      slice.axes = {1, 3};
+      slice.steps = {-2, 2};
+      TransposeParams transpose;
+      transpose.perm = {0, 2, 3, 1};
+      for (const OpParams& params : {OpParams{slice}, OpParams{transpose}}) {
+        const bool is_slice = std::holds_alternative<SliceParams>(params);
+        const OpType op = is_slice ? OpType::Slice : OpType::Transpose;
+        const Tensor expected = reference_over_trials(op, params, {&x}, trials);
+        GuardedOutput out(expected.size());
+        kernels::StridedCopyBody body = kernels::make_strided_copy_body(
+            is_slice ? slice_view(slice, x.shape) : transpose_view(transpose, x.shape));
+        body.x = x.ptr();
+        body.x_trial_stride = x.trial_stride();
+        body.y = out.ptr();
+        host_launch(out.count, body);
+        expect_matches(out, expected, 0, 0, is_slice ? "slice" : "transpose");
+      }
     }
 }
 
@@ -892,6 +939,35 @@ TEST(KernelBodies, DeviceMatchesHostLaunchBitForBit) {
         b.y = y;
       });
     }
+  }
+  {  // ReduceMean over H and W in double.
+    kernels::ReduceMeanPlanesBody body;
+    body.x = x.ptr();
+    body.x_trial_stride = x.trial_stride();
+    body.planes_per_trial = 2 * 3;
+    body.plane_size = 9 * 8;
+    std::vector<float> out(static_cast<size_t>(trials * 6 + kGuard), kGuardValue);
+    body.y = out.data();
+    expect_device_matches_host("reduce mean", body, out, [&](kernels::ReduceMeanPlanesBody& b, float* y) {
+      b.x = dx.get();
+      b.y = y;
+    });
+  }
+  {  // A backward Slice (Transpose takes the same body).
+    SliceParams p;
+    p.starts = {-1, 1};
+    p.ends = {-100, 8};
+    p.axes = {2, 3};
+    p.steps = {-2, 3};
+    kernels::StridedCopyBody body = kernels::make_strided_copy_body(slice_view(p, x.shape));
+    body.x = x.ptr();
+    body.x_trial_stride = x.trial_stride();
+    std::vector<float> out(static_cast<size_t>(trials * body.per_trial + kGuard), kGuardValue);
+    body.y = out.data();
+    expect_device_matches_host("strided copy", body, out, [&](kernels::StridedCopyBody& b, float* y) {
+      b.x = dx.get();
+      b.y = y;
+    });
   }
   {  // Linear resize (blending products must not be fused).
     const ResizeParams p = resize(ResizeMode::Linear, CoordinateTransform::HalfPixel, NearestRounding::RoundPreferFloor,

@@ -3,8 +3,12 @@
 // test_data_set_N/{input,output}_K.pb), and tensor comparison with NaN/Inf rules.
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -14,6 +18,30 @@ namespace flipsweep::testing {
 
 inline std::string source_path(const std::string& relative) { return std::string(FLIPSWEEP_SOURCE_DIR) + "/" + relative; }
 inline std::string binary_path(const std::string& relative) { return std::string(FLIPSWEEP_BINARY_DIR) + "/" + relative; }
+
+// A torchvision model with random weights, exported, and PyTorch's output for an input
+// (python/make_golden.py zoo_<name>; see tests/golden/README.md), generated once under the build
+// folder. "" when PyTorch/torchvision are not installed. Generated into a private folder and
+// renamed into place, so tests running in parallel never read a half-written case.
+inline std::string torchvision_case(const std::string& name) {
+  namespace fs = std::filesystem;
+  const std::string root = binary_path("golden");
+  const std::string dir = root + "/zoo_" + name;
+  if (fs::exists(dir + "/test_data_set_0/output_0.pb")) return dir;
+  if (std::system(FLIPSWEEP_PYTHON " -c 'import torch, torchvision, onnx' > /dev/null 2>&1") != 0) return "";
+  fs::create_directories(root);
+  std::string scratch = root + "/.zoo-" + name + "-XXXXXX";
+  if (::mkdtemp(scratch.data()) == nullptr) throw std::runtime_error("cannot create " + scratch);
+  const std::string command = std::string(FLIPSWEEP_PYTHON " ") + source_path("python/make_golden.py") + " zoo_" + name +
+                              " " + scratch + " > " + scratch + ".log 2>&1";
+  const int status = std::system(command.c_str());
+  if (status != 0) throw std::runtime_error("failed (see " + scratch + ".log): " + command);
+  std::error_code ignored;
+  fs::rename(scratch + "/zoo_" + name, dir, ignored);  // fails only when a parallel test got there first
+  fs::remove_all(scratch, ignored);
+  fs::remove(scratch + ".log", ignored);
+  return dir;
+}
 
 // Reads test_data_set_`set`/input_*.pb or output_*.pb in index order.
 inline std::vector<Tensor> load_case_tensors(const std::string& dir, const std::string& kind, int set = 0) {

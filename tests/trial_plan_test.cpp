@@ -190,6 +190,47 @@ TEST(TrialPlan, FaultedBlocksMatchTheCpuBackendSlotBySlot) {
   }
 }
 
+// The ops torchvision's ShuffleNetV2 (Transpose, Slice, ReduceMean) and DenseNet (Concat of up to
+// 25 inputs, zero Pads) add to the plan, under faults: slot by slot as the CPU backend computes.
+TEST(TrialPlan, TorchvisionModelsWithFaultsMatchTheCpuBackend) {
+  for (const char* name : {"shufflenet_v2_x0_5", "densenet121"}) {
+    SCOPED_TRACE(name);
+    const std::string dir = testing::torchvision_case(name);
+    if (dir.empty()) GTEST_SKIP() << "python3-torch/python3-torchvision are not installed; torchvision models not run";
+    Model model = load_onnx_model(dir + "/model.onnx");
+    const Tensor input = load_case_tensors(dir, "input")[0];
+    const core::StorageFormat format = core::StorageFormat::parse("fp32");
+    TargetSpec targets;
+    targets.roles = {ParameterRole::ConvWeight, ParameterRole::LinearWeight, ParameterRole::BatchNormAffine};
+    const int trials = 3;
+    BackendOptions options;
+    options.batch_size = input.dim(0);
+    options.threads = 2;
+    options.trials_in_flight = trials;
+    auto plan = make_host_plan_backend(model, options);
+    auto cpu = make_cpu_backend(model, options, trials);
+    FaultSpec spec;
+    // Hundreds of flips per trial, in mantissas: weights change everywhere but stay of their size
+    // (an exponent flip to 1e32 makes both backends' sums cancel to a few 1e-3 apart, which is
+    // not what this test is about; FaultedBlocksMatchTheCpuBackendSlotBySlot covers Inf/NaN).
+    spec.rate = 1e-6;
+    spec.bits = parse_bit_selection("mantissa", format);
+    ASSERT_GT(load_faulted_slots(model, format, targets, spec, 5, trials, {plan.get(), cpu.get()}), 0);
+    const std::vector<int> slots{0, 1, 2};
+    const Tensor from_plan = run_on(*plan, slots, input);
+    const Tensor from_cpu = run_on(*cpu, slots, input);
+    const int64_t n = input.dim(0);
+    for (int t = 0; t < trials; ++t) {
+      SCOPED_TRACE("trial " + std::to_string(t));
+      const Tensor a = slice_rows(from_plan, t * n, n), b = slice_rows(from_cpu, t * n, n);
+      EXPECT_TRUE(tensors_match(a, b, 2e-3, 1e-3));
+      expect_same_argmax(a, b, "argmax");
+    }
+    // The trials differ from each other, so the faults reached the outputs through the new steps.
+    EXPECT_NE(slice_rows(from_cpu, 0, n).data, slice_rows(from_cpu, n, n).data);
+  }
+}
+
 // Where a correction's difference is not exact the output element is recomputed directly: an
 // Inf input under a weight whose sign a fault flips gives -Inf (not Inf + (-3w)·Inf = NaN), an Inf
 // weight over a padded tap contributes nothing (as in oneDNN), and a clean trial stays clean.

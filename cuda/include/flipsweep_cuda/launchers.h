@@ -17,6 +17,7 @@
 #include "flipsweep/kernels/preprocess.h"
 #include "flipsweep/kernels/resize.h"
 #include "flipsweep/kernels/scoring.h"
+#include "flipsweep/kernels/strided_copy.h"
 
 namespace flipsweep::cuda {
 
@@ -26,6 +27,9 @@ void launch(cudaStream_t stream, int64_t count, const kernels::BinaryBody& body)
 // kernels_pooling.cu
 void launch(cudaStream_t stream, int64_t count, const kernels::Pool2dBody& body);
 void launch(cudaStream_t stream, int64_t count, const kernels::GlobalAveragePoolBody& body);
+void launch(cudaStream_t stream, int64_t count, const kernels::ReduceMeanPlanesBody& body);
+// kernels_strided_copy.cu
+void launch(cudaStream_t stream, int64_t count, const kernels::StridedCopyBody& body);
 // kernels_concat.cu
 void launch(cudaStream_t stream, int64_t count, const kernels::ConcatBody& body);
 // kernels_resize.cu

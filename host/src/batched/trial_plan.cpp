@@ -8,6 +8,8 @@
 #include "flipsweep/core/batch_norm.h"
 #include "flipsweep/error.h"
 #include "flipsweep/graph/pointwise_node.h"
+#include "flipsweep/kernels/concat.h"
+#include "flipsweep/kernels/strided_copy.h"
 #include "flipsweep/graph/shape_inference.h"
 #include "flipsweep/ops/shapes.h"
 
@@ -26,6 +28,8 @@ const char* step_op_name(StepOp op) {
     case StepOp::GlobalAveragePool: return "GlobalAveragePool";
     case StepOp::Concat: return "Concat";
     case StepOp::Resize: return "Resize";
+    case StepOp::StridedCopy: return "StridedCopy";
+    case StepOp::ReduceMean: return "ReduceMean";
     case StepOp::Alias: return "Alias";
   }
   return "?";
@@ -289,8 +293,8 @@ void ModelPlan::compile() {
         int64_t axis = std::get<ConcatParams>(n.params).axis;
         const int64_t rank = static_cast<int64_t>(shape(n.outputs[0]).size());
         if (axis < 0) axis += rank;
-        if (axis < 1 || n.inputs.size() > 8) {
-          lacks(n, "only along a non-batch axis, at most 8 inputs");
+        if (axis < 1 || n.inputs.size() > static_cast<size_t>(kernels::ConcatBody::kMaxInputs)) {
+          lacks(n, "only along a non-batch axis, at most " + std::to_string(kernels::ConcatBody::kMaxInputs) + " inputs");
           continue;
         }
         bool all_activations = true;
@@ -313,6 +317,42 @@ void ModelPlan::compile() {
         step.inputs = {n.inputs[0]};
         step.resize = std::get<ResizeParams>(n.params);
         break;
+      case OpType::Transpose:
+      case OpType::Slice: {
+        if (!activation_input(n.inputs[0])) {
+          lacks(n, "a weight input");
+          continue;
+        }
+        // The batch axis carries the trials' images: it must stay first and whole.
+        const Shape at2 = infer_shapes_for_batch(model_, 2)[static_cast<size_t>(n.inputs[0])];
+        const StridedView view = n.op == OpType::Transpose ? transpose_view(std::get<TransposeParams>(n.params), at2)
+                                                           : slice_view(std::get<SliceParams>(n.params), at2);
+        const int64_t image = element_count(at2) / 2;
+        if (view.shape.empty() || view.shape[0] != 2 || view.strides[0] != image || view.offset >= image ||
+            view.shape.size() > static_cast<size_t>(kernels::StridedCopyBody::kMaxRank)) {
+          lacks(n, "it moves the batch axis, or rank above 6");
+          continue;
+        }
+        step.op = StepOp::StridedCopy;
+        step.inputs = {n.inputs[0]};
+        step.view = n.params;
+        break;
+      }
+      case OpType::ReduceMean: {
+        const Shape& in = shape(n.inputs[0]);
+        const std::vector<int64_t> axes = reduce_axes(std::get<ReduceParams>(n.params), in.size());
+        // Trailing axes only (x.mean((2, 3))), so each output element is one contiguous plane.
+        bool trailing = !axes.empty() && axes.front() >= 1;
+        for (size_t k = 0; k < axes.size(); ++k)
+          trailing = trailing && axes[k] == static_cast<int64_t>(in.size() - axes.size() + k);
+        if (!trailing || !activation_input(n.inputs[0])) {
+          lacks(n, "only over trailing axes of an activation");
+          continue;
+        }
+        step.op = StepOp::ReduceMean;
+        step.inputs = {n.inputs[0]};
+        break;
+      }
       case OpType::Flatten:
       case OpType::Reshape:
       case OpType::Identity: {

@@ -727,6 +727,15 @@ struct Importer {
     n.name = name;
     n.op = op;
     n.params = parse_params(node, op, where);
+    // torch exports avg_pool2d(padding=0) as a Pad of zeros in front of the AveragePool (DenseNet's
+    // transitions): the identity, which every backend then treats as such.
+    if (op == OpType::Pad) {
+      const auto& pads = std::get<PadParams>(n.params).pads;
+      if (std::all_of(pads.begin(), pads.end(), [](int64_t v) { return v == 0; })) {
+        n.op = OpType::Identity;
+        n.params = std::monostate{};
+      }
+    }
 
     bool depends_on_input = false;
     for (int pos : data_input_positions(op, node.input_size())) {

@@ -37,6 +37,7 @@
 #include "flipsweep/kernels/pooling.h"
 #include "flipsweep/kernels/preprocess.h"
 #include "flipsweep/kernels/resize.h"
+#include "flipsweep/kernels/strided_copy.h"
 #include "flipsweep/kernels/scoring.h"
 #include "flipsweep/ops/shapes.h"
 
@@ -568,6 +569,27 @@ class PlanBackend final : public Backend {
         body.x = value_pointer(step.inputs[0]);
         body.x_trial_stride = trial_stride(step.inputs[0], count);
         body.y = y;
+        runtime_->launch(copies * out_per_trial, body);
+        break;
+      }
+      case StepOp::StridedCopy: {
+        const Shape x = batch_shape(step.inputs[0], count);
+        kernels::StridedCopyBody body = kernels::make_strided_copy_body(
+            std::holds_alternative<TransposeParams>(step.view) ? transpose_view(std::get<TransposeParams>(step.view), x)
+                                                               : slice_view(std::get<SliceParams>(step.view), x));
+        body.x = value_pointer(step.inputs[0]);
+        body.x_trial_stride = trial_stride(step.inputs[0], count);
+        body.y = y;
+        runtime_->launch(copies * out_per_trial, body);
+        break;
+      }
+      case StepOp::ReduceMean: {
+        kernels::ReduceMeanPlanesBody body;
+        body.x = value_pointer(step.inputs[0]);
+        body.x_trial_stride = trial_stride(step.inputs[0], count);
+        body.y = y;
+        body.planes_per_trial = out_per_trial;
+        body.plane_size = element_count(batch_shape(step.inputs[0], count)) / out_per_trial;
         runtime_->launch(copies * out_per_trial, body);
         break;
       }

@@ -42,6 +42,8 @@ enum class StepOp {
   GlobalAveragePool,
   Concat,
   Resize,
+  StridedCopy,        // Transpose, Slice: a strided view of each trial's batch
+  ReduceMean,         // ReduceMean over trailing axes (x.mean((2, 3)))
   Alias,              // Flatten/Reshape/Identity: the output is the input's memory
 };
 
@@ -91,6 +93,7 @@ struct PlanStep {
   bool count_include_pad = false;  // AveragePool
   int64_t concat_axis = 1;
   ResizeParams resize;
+  OpParams view;  // StridedCopy: the node's TransposeParams or SliceParams
 };
 
 // How the activation pass reads a weight value from a fault-target parameter: the same element

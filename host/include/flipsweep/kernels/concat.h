@@ -21,7 +21,9 @@ struct ConcatInput {
 // Concat along an axis >= 1 (the batch axis is never concatenated: it carries the trials).
 // i < T·batch·outer·axis_extent·inner; axis_extent = Σ inputs[j].extent.
 struct ConcatBody {
-  static constexpr int kMaxInputs = 8;
+  // DenseNet concatenates up to 25 (DenseNet-121) or 49 (-201) feature maps; 64 inputs keep the
+  // body's parameters (24 bytes each) well under CUDA's 4 KiB kernel-argument limit.
+  static constexpr int kMaxInputs = 64;
   ConcatInput inputs[kMaxInputs];
   int input_count = 0;
   float* y = nullptr;

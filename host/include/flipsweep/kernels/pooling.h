@@ -102,6 +102,25 @@ struct GlobalAveragePoolBody {
   }
 };
 
+// ReduceMean over the trailing axes of one trial's tensor (x.mean((2, 3)) on [B, C, H, W]): plane i
+// of T·planes_per_trial, summed in double in order and divided once, as the reference kernel does.
+struct ReduceMeanPlanesBody {
+  const float* x = nullptr;
+  int64_t x_trial_stride = 0;
+  float* y = nullptr;
+  int64_t planes_per_trial = 0;
+  int64_t plane_size = 0;
+
+  FLIPSWEEP_HD void operator()(int64_t i) const {
+    const int64_t t = i / planes_per_trial;
+    const float* in = x + t * x_trial_stride + (i - t * planes_per_trial) * plane_size;
+    // Only additions and one division: IEEE round-to-nearest under g++ and nvcc alike.
+    double sum = 0.0;
+    for (int64_t k = 0; k < plane_size; ++k) sum += static_cast<double>(in[k]);
+    y[i] = static_cast<float>(sum / static_cast<double>(plane_size));
+  }
+};
+
 // Host helper: the geometry fields of a Pool2dBody for MaxPool/AveragePool with `p` on one
 // trial's input shape [B, C, H, W] or [B, C, W]; pointers and trial stride stay the caller's.
 inline Pool2dBody make_pool2d_body(PoolKind kind, const PoolParams& p, const Shape& x) {

@@ -164,7 +164,7 @@ class PlanBuilder {
     s.node = index;
     s.output = n.outputs[0];
     core::PointwiseStep pointwise;
-    if (pointwise_step_of(n, &pointwise)) {
+    if (pointwise_step_of(n, &pointwise) || n.op == OpType::Identity) {  // Identity: a copy
       if (!blocked(n.inputs[0])) return false;
       s.kind = StepKind::PointwiseBlocked;
       s.inputs = {n.inputs[0]};
