@@ -242,7 +242,7 @@ TEST_P(TorchvisionParity, MatchesPyTorch) {
 INSTANTIATE_TEST_SUITE_P(Zoo, TorchvisionParity,
                          ::testing::Values("resnet18", "resnet50", "vgg11_bn", "mobilenet_v2", "mobilenet_v3_small",
                                            "densenet121", "squeezenet1_1", "shufflenet_v2_x0_5", "efficientnet_b0"),
-                         [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
+                         [](const ::testing::TestParamInfo<const char*>& model) { return std::string(model.param); });
 
 // PyTorch's NaN/Inf behaviour: ReLU and max-pool propagate NaN, 0·Inf in a conv is NaN,
 // BatchNorm with a negative running_var or an Inf weight, SAFs on Inf/NaN weights.
