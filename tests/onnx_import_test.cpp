@@ -602,6 +602,24 @@ TEST(CpuBlockedSteps, MatchTheReferenceKernels) {
   for (size_t i = 0; i < fast.size() / 2; ++i) ASSERT_FALSE(std::isnan(fast[i])) << "the first image has no NaN";
 }
 
+// A float computed from shapes at load and used as data becomes a constant: y = x * C.
+TEST(ShapeFolding, AFloatComputedFromShapesIsAConstant) {
+  ModelBuilder b;
+  b.input("x", {1, 3}).int_scalar("one", 1);
+  b.node("Shape", {"x"}, "s");
+  b.node("Gather", {"s", "one"}, "channels");
+  add_int_attribute(b.node("Cast", {"channels"}, "channels_float", "to_float"), "to", 1);
+  b.node("Mul", {"x", "channels_float"}, "y", "scale");
+  b.output("y");
+  Model m = b.load();
+  EXPECT_TRUE(m.graph.parameters.empty());
+  const int constant = m.graph.find_value("channels_float");
+  ASSERT_GE(constant, 0);
+  EXPECT_EQ(m.graph.values[static_cast<size_t>(constant)].kind, ValueKind::Constant);
+  for (CpuKernels kernels : {CpuKernels::Fast, CpuKernels::Reference})
+    EXPECT_EQ(run_cpu(m, {1, 2, 3, -1, 0, 4}, 2, kernels), (std::vector<float>{3, 6, 9, -3, 0, 12}));
+}
+
 // What cannot hold for every batch size, or would hide a fault target, is refused with the node.
 TEST(ShapeFolding, WhatCannotBeFoldedIsAClearError) {
   auto batch_target = [](ModelBuilder& b, const char* op, int64_t divisor) {

@@ -745,11 +745,17 @@ struct Importer {
       }
       const std::string& in = node.input(pos);
       int id = model.graph.find_value(in);
-      if (id < 0) {
-        if (known.count(in) && !known[in].is_float)
+      if (id < 0 && known.count(in)) {
+        if (!known[in].is_float)
           throw Error(where + ": input '" + in + "' is an integer tensor; flipsweep computes in fp32");
-        throw Error(where + ": input '" + in + "' is not defined before this node (nodes must be topologically sorted)");
+        // A float computed at load (Cast of a shape, say) used as data: a constant, never a fault
+        // target (every initializer used as data is already a parameter).
+        const KnownTensor& t = known[in];
+        id = add_value(in, ValueKind::Constant, t.shape);
+        model.stored[static_cast<size_t>(id)] = Tensor(t.shape, t.floats);
       }
+      if (id < 0)
+        throw Error(where + ": input '" + in + "' is not defined before this node (nodes must be topologically sorted)");
       ValueKind kind = model.graph.values[static_cast<size_t>(id)].kind;
       if (kind == ValueKind::Input || kind == ValueKind::Activation) depends_on_input = true;
       n.inputs.push_back(id);
