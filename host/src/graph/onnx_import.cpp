@@ -575,7 +575,8 @@ struct Importer {
         if (sizes.per_batch[i] != 0)
           throw Error(where + ": input 'sizes' element " + std::to_string(i) + " depends on the batch size");
       p.sizes = sizes.ints;
-      if (!sizes.per_batch.empty()) p.sizes[0] += sizes.per_batch[0];  // its value at batch 1
+      if (!sizes.per_batch.empty() && __builtin_add_overflow(p.sizes[0], sizes.per_batch[0], &p.sizes[0]))
+        throw Error(where + ": input 'sizes' overflows int64");  // else sizes[0] is its value at batch 1
     }
     if (!p.sizes.empty() && !p.scales.empty()) throw Error(where + ": only one of 'scales' and 'sizes' may be given");
     if (p.sizes.empty() && p.scales.empty()) throw Error(where + ": one of 'scales' and 'sizes' is required");

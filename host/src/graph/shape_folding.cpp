@@ -17,6 +17,12 @@ int64_t add_checked(int64_t a, int64_t b) {
   return r;
 }
 
+int64_t sub_checked(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_sub_overflow(a, b, &r)) throw Error("shape arithmetic overflows int64");
+  return r;
+}
+
 int64_t mul_checked(int64_t a, int64_t b) {
   int64_t r;
   if (__builtin_mul_overflow(a, b, &r)) throw Error("shape arithmetic overflows int64");
@@ -225,8 +231,8 @@ KnownTensor binary_known(OpType op, const KnownTensor& a, const KnownTensor& b) 
         per_batch = add_checked(xn, yn);
         break;
       case OpType::Sub:
-        constant = add_checked(x, -y);
-        per_batch = add_checked(xn, -yn);
+        constant = sub_checked(x, y);
+        per_batch = sub_checked(xn, yn);
         break;
       case OpType::Mul:
         if (xn != 0 && yn != 0) throw Error("Mul of two sizes that both depend on the batch size");
@@ -236,7 +242,8 @@ KnownTensor binary_known(OpType op, const KnownTensor& a, const KnownTensor& b) 
       case OpType::Div:
         if (yn != 0) throw Error("Div by a size that depends on the batch size");
         if (y == 0) throw Error("integer Div by zero");
-        if (y == -1 && x == std::numeric_limits<int64_t>::min()) throw Error("shape arithmetic overflows int64");
+        if (y == -1 && (x == std::numeric_limits<int64_t>::min() || xn == std::numeric_limits<int64_t>::min()))
+          throw Error("shape arithmetic overflows int64");
         // N-dependent: exact only when both parts divide, so that (c + k N) / y is c/y + (k/y) N
         // for every N.
         if (xn != 0 && (xn % y != 0 || x % y != 0))
@@ -361,7 +368,10 @@ std::vector<int64_t> batch_free_reshape_target(const KnownTensor& target, const 
     const Shape out = infer_output_shapes(OpType::Reshape, params, {in}, {true})[0];
     for (size_t i = 0; i < result.size(); ++i) {
       if (target.per_batch[i] == 0) continue;
-      if (out[i] != target.ints[i] + target.per_batch[i] * n)
+      int64_t wanted = 0;
+      const bool overflows = __builtin_mul_overflow(target.per_batch[i], n, &wanted) ||
+                             __builtin_add_overflow(wanted, target.ints[i], &wanted);
+      if (overflows || out[i] != wanted)
         throw Error("the target shape " + wanted_text + " (N: the batch size) of an input shaped " +
                     symbolic_shape_to_string(input) + " cannot be written as a Reshape valid for every batch size");
     }

@@ -833,7 +833,9 @@ StridedView slice_view(const SliceParams& p, const Shape& input) {
   for (size_t d = 0; d < axes.size(); ++d) {
     view.shape.push_back(axes[d].count);
     view.offset += axes[d].start * in_strides[d];
-    view.strides.push_back(axes[d].step * in_strides[d]);
+    // With two or more elements read, |step| < dim and the product is bounded; a single read
+    // (any step, up to INT64_MAX) never moves.
+    view.strides.push_back(axes[d].count > 1 ? axes[d].step * in_strides[d] : 0);
   }
   return view;
 }
