@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <limits>
 
 #include "flipsweep/backend/backend.h"
 #include "flipsweep/backend/reference_interpreter.h"
@@ -602,6 +603,19 @@ TEST(CpuBlockedSteps, MatchTheReferenceKernels) {
   for (size_t i = 0; i < fast.size() / 2; ++i) ASSERT_FALSE(std::isnan(fast[i])) << "the first image has no NaN";
 }
 
+// A Slice whose step is INT64_MAX reads one element per axis (and computes no overflowing stride).
+TEST(ShapeFolding, SliceWithTheLargestStepReadsOneElement) {
+  ModelBuilder b;
+  const int64_t largest = std::numeric_limits<int64_t>::max();
+  b.input("x", {1, 5}).int_initializer("starts", {1}).int_initializer("ends", {largest});
+  b.int_initializer("axes", {1}).int_initializer("steps", {largest});
+  b.node("Slice", {"x", "starts", "ends", "axes", "steps"}, "y", "slice");
+  b.output("y");
+  Model m = b.load();
+  for (CpuKernels kernels : {CpuKernels::Fast, CpuKernels::Reference})
+    EXPECT_EQ(run_cpu(m, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 2, kernels), (std::vector<float>{1, 6}));
+}
+
 // A float computed from shapes at load and used as data becomes a constant: y = x * C.
 TEST(ShapeFolding, AFloatComputedFromShapesIsAConstant) {
   ModelBuilder b;
@@ -676,6 +690,15 @@ TEST(ShapeFolding, WhatCannotBeFoldedIsAClearError) {
     add_int_attribute(b.node("Cast", {"x"}, "y", "to_int"), "to", 7);
     b.output("y");
     expect_error_containing(b, {"to_int", "fp32"});
+  }
+  {
+    ModelBuilder b;  // N - INT64_MIN overflows (a hostile constant, not a crash or UB)
+    b.input("x", {1, 6}).int_scalar("zero", 0).int_scalar("lowest", std::numeric_limits<int64_t>::min());
+    b.node("Shape", {"x"}, "s");
+    b.node("Gather", {"s", "zero"}, "n");
+    b.node("Sub", {"n", "lowest"}, "m", "sub_lowest");
+    b.output("m");
+    expect_error_containing(b, {"sub_lowest", "overflows int64"});
   }
   {
     ModelBuilder b;  // Split along the batch axis
