@@ -102,6 +102,18 @@ TEST(Cli, InspectListsGraphAndParameters) {
   EXPECT_NE(r.output.find("parameters: 107 tensors"), std::string::npos) << r.output.substr(0, 500);
 }
 
+// `inspect --plan`: ResNet20's 21 convolutions (stem, 18 in the blocks, 2 shortcut projections,
+// each with its BatchNorm, residual Add and ReLU fused) and the pool, each with a fast kernel.
+TEST(Cli, InspectPlanShowsTheFastCpuSteps) {
+  CommandResult r = run_flipsweep("inspect --plan --batch 16 " + kGoldenModel);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("(batch 16)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("steps per kind: conv 21 pool 1 reference 2"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("/conv1/Conv"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("reference implementation"), std::string::npos) << r.output;
+  EXPECT_NE(run_flipsweep("inspect --plan --batch 0 " + kGoldenModel).exit_code, 0);
+}
+
 TEST(Cli, EvalRunsOnFashionMnist) {
   if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"))
     GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/install-deps.sh installs it)";

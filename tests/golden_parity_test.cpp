@@ -224,6 +224,13 @@ TEST_P(TorchvisionParity, MatchesPyTorch) {
     EXPECT_EQ(row_argmax(fast), row_argmax(expected)) << "fast CPU backend";
   }
 
+  // Every convolution gets a fast oneDNN kernel (the planner picks layouts for it; a reference
+  // implementation would run ~100x slower than the rest).
+  BackendOptions plan_options;
+  plan_options.batch_size = 64;
+  for (const CpuPlanEntry& e : describe_cpu_plan(model, plan_options))
+    if (e.kind == "conv") EXPECT_NE(e.implementation.rfind("ref", 0), 0u) << e.node << " runs in " << e.implementation;
+
   // The trial-batched plan (the CUDA backend's code path) on the host runtime.
   BackendOptions options;
   options.batch_size = input.dim(0);

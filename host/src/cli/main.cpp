@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <iostream>
+#include <map>
 
 #include "flipsweep/backend/backend.h"
 #include "flipsweep/backend/backend_factory.h"
@@ -327,10 +328,35 @@ int run_inspect_ranges(const fs::Model& model, const std::string& csv_path) {
   return 0;
 }
 
-int run_inspect(const std::string& path, bool ranges, const std::string& ranges_csv) {
+// What the fast CPU backend compiles the model into, step by step, with a count per kind; a
+// convolution oneDNN can only run in its reference implementation is pointed out (it is ~100x
+// slower than the rest).
+int run_inspect_plan(const fs::Model& model, int64_t batch) {
+  fs::BackendOptions options;
+  options.batch_size = batch;
+  const std::vector<fs::CpuPlanEntry> entries = fs::describe_cpu_plan(model, options);
+  std::map<std::string, int> counts;
+  int slow_convs = 0;
+  std::cout << fmt::format("CPU plan of {} (batch {}): {} steps\n", model.path, batch, entries.size());
+  for (const fs::CpuPlanEntry& e : entries) {
+    counts[e.kind]++;
+    const bool slow = e.kind == "conv" && e.implementation.rfind("ref", 0) == 0;
+    slow_convs += slow;
+    std::cout << fmt::format("  {:<13} {:<18} {:<40} {}{}\n", e.kind, e.op, e.node, e.implementation,
+                             slow ? "   <- oneDNN reference kernel (slow)" : "");
+  }
+  std::cout << "steps per kind:";
+  for (const auto& [kind, count] : counts) std::cout << " " << kind << " " << count;
+  std::cout << "\n";
+  if (slow_convs > 0) std::cout << slow_convs << " convolution(s) run in oneDNN's reference implementation\n";
+  return 0;
+}
+
+int run_inspect(const std::string& path, bool ranges, const std::string& ranges_csv, bool plan, int64_t plan_batch) {
   fs::Model model = fs::load_onnx_model(path);
   fs::warn_about_plain_export(model);
   if (ranges || !ranges_csv.empty()) return run_inspect_ranges(model, ranges_csv);
+  if (plan) return run_inspect_plan(model, plan_batch);
   const fs::Graph& g = model.graph;
   std::cout << fmt::format("{}: opset {}, {} weight-preparation nodes, {} activation nodes\n\n", path, model.opset,
                            g.weight_nodes.size(), g.activation_nodes.size());
@@ -506,6 +532,13 @@ int main(int argc, char** argv) {
                         "per parameter: values with 1 <= |w| < 2, fp32 exponent span, words one bit flip turns into "
                         "Inf/NaN in fp32/fp16/bf16");
   inspect_cmd->add_option("--ranges-csv", inspect_ranges_csv, "also write every parameter's fp32 exponent histogram");
+  bool inspect_plan = false;
+  int64_t inspect_plan_batch = 64;
+  inspect_cmd->add_flag("--plan", inspect_plan,
+                        "the fast CPU backend's steps: fused convs with oneDNN's kernel, blocked steps, reference "
+                        "steps, reorders");
+  inspect_cmd->add_option("--batch", inspect_plan_batch, "batch size the plan is made for (--plan; default 64)")
+      ->check(CLI::PositiveNumber);
 
   try {
     app.parse(argc, argv);
@@ -514,7 +547,8 @@ int main(int argc, char** argv) {
   }
   try {
     if (*eval_cmd) return run_eval(eval, eval_config, eval_backend);
-    if (*inspect_cmd) return run_inspect(inspect_path, inspect_ranges, inspect_ranges_csv);
+    if (*inspect_cmd)
+      return run_inspect(inspect_path, inspect_ranges, inspect_ranges_csv, inspect_plan, inspect_plan_batch);
     if (*run_cmd) return run_campaign_command(run, run_backend);
     if (*slurm_cmd) {
       std::error_code error;

@@ -96,4 +96,16 @@ enum class CpuKernels {
 std::unique_ptr<Backend> make_cpu_backend(const Model& model, const BackendOptions& options, int trial_slots = 1,
                                           CpuKernels kernels = CpuKernels::Fast);
 
+// What the fast CPU backend compiles `model` into, one entry per step in order: the kind ("conv",
+// "reference", "reorder", "pool", "element-wise", ...), the node (empty for reorders), its op, and
+// for convolutions oneDNN's implementation ("jit:avx512_core", "gemm:jit", or "ref:any" when
+// oneDNN has nothing fast for that layer). For `flipsweep inspect --plan`, benchmarks and tests.
+struct CpuPlanEntry {
+  std::string kind;
+  std::string node;
+  std::string op;
+  std::string implementation;
+};
+std::vector<CpuPlanEntry> describe_cpu_plan(const Model& model, const BackendOptions& options);
+
 }  // namespace flipsweep

@@ -104,4 +104,33 @@ std::unique_ptr<Backend> make_cpu_backend(const Model& model, const BackendOptio
   return std::make_unique<CpuBackend>(model, options, trial_slots, kernels);
 }
 
+std::vector<CpuPlanEntry> describe_cpu_plan(const Model& model, const BackendOptions& options) {
+  const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  const cpu::CpuPlan plan = cpu::build_plan(model, CpuKernels::Fast, cpu::block_size_for_isa(),
+                                            cpu::choose_tile(model, options, CpuKernels::Fast), engine);
+  std::vector<CpuPlanEntry> entries;
+  for (const cpu::Step& st : plan.steps) {
+    CpuPlanEntry e;
+    switch (st.kind) {
+      case cpu::StepKind::FusedConv: e.kind = "conv"; break;
+      case cpu::StepKind::Reference: e.kind = "reference"; break;
+      case cpu::StepKind::ToPlain:
+      case cpu::StepKind::ToBlocked: e.kind = "reorder"; break;
+      case cpu::StepKind::GlobalAveragePoolBlocked:
+      case cpu::StepKind::PoolBlocked: e.kind = "pool"; break;
+      case cpu::StepKind::ResizeBlocked: e.kind = "resize"; break;
+      case cpu::StepKind::BinaryBlocked:
+      case cpu::StepKind::PointwiseBlocked: e.kind = "element-wise"; break;
+      case cpu::StepKind::ConcatBlocked: e.kind = "concat"; break;
+    }
+    if (st.node >= 0) {
+      e.node = plan.node(st.node).name;
+      e.op = op_type_name(plan.node(st.node).op);
+    }
+    if (st.kind == cpu::StepKind::FusedConv) e.implementation = plan.convs[static_cast<size_t>(st.conv_index)].implementation;
+    entries.push_back(std::move(e));
+  }
+  return entries;
+}
+
 }  // namespace flipsweep
