@@ -6,8 +6,10 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <map>
 
 #include "flipsweep/backend/backend.h"
+#include "flipsweep/backend/backend_factory.h"
 #include "flipsweep/backend/reference_interpreter.h"
 #include "flipsweep/error.h"
 #include "flipsweep/graph/onnx_import.h"
@@ -554,6 +556,11 @@ TEST(CpuEpilogue, FusedActivationsMatchTheReferenceKernels) {
   std::vector<float> images(2 * 16 * 36);
   for (size_t i = 0; i < images.size(); ++i) images[i] = std::sin(0.37f * static_cast<float>(i));
   images[16 * 36 + 5 * 36 + 14] = NAN;
+  // Every activation was fused: the plan is four convolutions (and reorders), no other step.
+  BackendOptions options;
+  options.batch_size = 2;
+  for (const CpuPlanEntry& e : describe_cpu_plan(m, options))
+    EXPECT_TRUE(e.kind == "conv" || e.kind == "reorder") << e.kind << " step for " << e.op << " '" << e.node << "'";
   const std::vector<float> fast = run_cpu(m, images, 2, CpuKernels::Fast);
   const int nan_count = expect_fast_matches_reference(fast, run_cpu(m, images, 2, CpuKernels::Reference));
   EXPECT_GT(nan_count, 0) << "the NaN pixel and the Inf weight must reach the output";
@@ -593,6 +600,19 @@ TEST(CpuBlockedSteps, MatchTheReferenceKernels) {
   std::vector<float> images(2 * 16 * 49);
   for (size_t i = 0; i < images.size(); ++i) images[i] = std::cos(0.23f * static_cast<float>(i)) * 1.5f;
   images[16 * 49 + 3 * 49 + 24] = NAN;  // second image, channel 3, centre
+  // The steps under test really run on the blocked layout (only the gate's Sigmoid, on a plain
+  // [N, C, 1, 1] value, stays a reference step).
+  BackendOptions options;
+  options.batch_size = 2;
+  std::map<std::string, int> kinds;
+  for (const CpuPlanEntry& e : describe_cpu_plan(m, options)) {
+    kinds[e.kind]++;
+    if (e.kind == "reference") EXPECT_EQ(e.op, "Sigmoid") << e.node;
+  }
+  EXPECT_EQ(kinds["pool"], 3);          // MaxPool, AveragePool, GlobalAveragePool
+  EXPECT_EQ(kinds["element-wise"], 5);  // Sub, Div, Mul, Tanh, Relu
+  EXPECT_EQ(kinds["resize"], 1);
+  EXPECT_EQ(kinds["concat"], 1);
   const std::vector<float> fast = run_cpu(m, images, 2, CpuKernels::Fast);
   EXPECT_GT(expect_fast_matches_reference(fast, run_cpu(m, images, 2, CpuKernels::Reference)), 0)
       << "the NaN pixel must reach the output";
@@ -610,6 +630,32 @@ TEST(ShapeFolding, SliceWithTheLargestStepReadsOneElement) {
   Model m = b.load();
   for (CpuKernels kernels : {CpuKernels::Fast, CpuKernels::Reference})
     EXPECT_EQ(run_cpu(m, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 2, kernels), (std::vector<float>{1, 6}));
+}
+
+// x[:2] keeps a batch of 2 whole but not a batch of 4: the backends refuse a Slice (or Transpose)
+// of axis 0, which would mix up or drop images; the reference graph still runs it (ONNX's cases).
+TEST(ShapeFolding, BackendsRefuseToCutTheBatchAxis) {
+  for (const bool transpose : {false, true}) {
+    SCOPED_TRACE(transpose ? "Transpose" : "Slice");
+    ModelBuilder b;
+    b.input("x", {1, 4}).int_initializer("starts", {0}).int_initializer("ends", {2}).int_initializer("axes", {0});
+    if (transpose) add_ints_attribute(b.node("Transpose", {"x"}, "y", "swap"), "perm", {1, 0});
+    else b.node("Slice", {"x", "starts", "ends", "axes"}, "y", "first_two");
+    b.output("y");
+    Model m = b.load();
+    BackendOptions options;
+    options.batch_size = 4;
+    for (CpuKernels kernels : {CpuKernels::Fast, CpuKernels::Reference}) {
+      try {
+        make_cpu_backend(m, options, 1, kernels);
+        ADD_FAILURE() << "expected the CPU backend to refuse the model";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(transpose ? "'swap'" : "'first_two'"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("axis 0"), std::string::npos) << e.what();
+      }
+    }
+    EXPECT_THROW(make_host_plan_backend(m, options), Error);
+  }
 }
 
 // A float computed from shapes at load and used as data becomes a constant: y = x * C.

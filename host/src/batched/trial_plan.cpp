@@ -323,14 +323,13 @@ void ModelPlan::compile() {
           lacks(n, "a weight input");
           continue;
         }
-        // The batch axis carries the trials' images: it must stay first and whole.
-        const Shape at2 = infer_shapes_for_batch(model_, 2)[static_cast<size_t>(n.inputs[0])];
-        const StridedView view = n.op == OpType::Transpose ? transpose_view(std::get<TransposeParams>(n.params), at2)
-                                                           : slice_view(std::get<SliceParams>(n.params), at2);
-        const int64_t image = element_count(at2) / 2;
-        if (view.shape.empty() || view.shape[0] != 2 || view.strides[0] != image || view.offset >= image ||
-            view.shape.size() > static_cast<size_t>(kernels::StridedCopyBody::kMaxRank)) {
-          lacks(n, "it moves the batch axis, or rank above 6");
+        // The batch axis carries the trials' images: it must stay first and whole for every batch.
+        const size_t rank = shape(n.inputs[0]).size();
+        const bool keeps_batch = n.op == OpType::Transpose
+                                     ? transpose_keeps_batch(std::get<TransposeParams>(n.params), rank)
+                                     : slice_keeps_batch(std::get<SliceParams>(n.params), rank);
+        if (!keeps_batch || rank > static_cast<size_t>(kernels::StridedCopyBody::kMaxRank)) {
+          lacks(n, "it moves or cuts the batch axis, or rank above 6");
           continue;
         }
         step.op = StepOp::StridedCopy;

@@ -948,9 +948,9 @@ struct Importer {
     int64_t offset = 0;
     for (size_t k = 0; k < sizes.size(); ++k) {
       if (sizes[k] < 0) throw Error("split size " + std::to_string(sizes[k]) + " is negative");
-      const int64_t end = offset + sizes[k];
-      if (end > length.constant)
+      if (sizes[k] > length.constant - offset)  // offset <= length here, so this cannot overflow
         throw Error("split sizes add up to more than the axis length " + std::to_string(length.constant));
+      const int64_t end = offset + sizes[k];
       if (!node.output(static_cast<int>(k)).empty()) {
         Node n;
         n.name = name + "/output_" + std::to_string(k);

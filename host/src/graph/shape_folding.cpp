@@ -130,8 +130,12 @@ KnownTensor gather_known(const KnownTensor& data, const KnownTensor& indices, in
   Shape out_shape(data.shape.begin(), data.shape.begin() + static_cast<std::ptrdiff_t>(a));
   out_shape.insert(out_shape.end(), indices.shape.begin(), indices.shape.end());
   out_shape.insert(out_shape.end(), data.shape.begin() + static_cast<std::ptrdiff_t>(a) + 1, data.shape.end());
-  folded_count(out_shape);
   const int64_t dim = data.shape[a];
+  for (int64_t index : indices.ints)
+    if ((index < 0 ? index + dim : index) < 0 || (index < 0 ? index + dim : index) >= dim)
+      throw Error("Gather index " + std::to_string(index) + " is out of range for a dimension of " + std::to_string(dim));
+  // An empty result needs no loop (a huge leading dimension over an empty tensor would spin).
+  if (folded_count(out_shape) == 0) return KnownTensor{out_shape, data.is_float, {}, {}, {}};
   int64_t outer = 1, inner = 1;
   for (size_t d = 0; d < a; ++d) outer *= data.shape[d];
   for (size_t d = a + 1; d < data.shape.size(); ++d) inner *= data.shape[d];
@@ -161,9 +165,9 @@ KnownTensor concat_known(const std::vector<const KnownTensor*>& inputs, int64_t 
       if (d != a && in->shape[d] != first.shape[d])
         throw Error("Concat inputs " + shape_to_string(first.shape) + " and " + shape_to_string(in->shape) +
                     " differ outside axis " + std::to_string(axis));
-    out_shape[a] += in->shape[a];
+    out_shape[a] = add_checked(out_shape[a], in->shape[a]);
   }
-  folded_count(out_shape);
+  if (folded_count(out_shape) == 0) return KnownTensor{out_shape, first.is_float, {}, {}, {}};
   int64_t outer = 1;
   for (size_t d = 0; d < a; ++d) outer *= first.shape[d];
   KnownTensor out;

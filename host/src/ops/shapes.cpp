@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "flipsweep/error.h"
@@ -824,6 +825,23 @@ StridedView transpose_view(const TransposeParams& p, const Shape& input) {
     view.strides.push_back(in_strides[static_cast<size_t>(axis)]);
   }
   return view;
+}
+
+bool transpose_keeps_batch(const TransposeParams& p, size_t rank) {
+  const std::vector<int64_t> perm = transpose_permutation(p, rank);
+  return !perm.empty() && perm[0] == 0;
+}
+
+bool slice_keeps_batch(const SliceParams& p, size_t rank) {
+  const int64_t r = static_cast<int64_t>(rank);
+  for (size_t i = 0; i < p.starts.size(); ++i) {
+    const int64_t axis = p.axes.empty() ? static_cast<int64_t>(i) : p.axes[i];
+    if (axis != 0 && axis != -r) continue;
+    const int64_t step = p.steps.empty() ? 1 : p.steps[i];
+    const int64_t end = i < p.ends.size() ? p.ends[i] : 0;
+    if (p.starts[i] != 0 || step != 1 || end < std::numeric_limits<int64_t>::max() / 2) return false;
+  }
+  return true;
 }
 
 StridedView slice_view(const SliceParams& p, const Shape& input) {

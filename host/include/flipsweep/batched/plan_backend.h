@@ -547,6 +547,7 @@ class PlanBackend final : public Backend {
         body.x_trial_stride = trial_stride(step.inputs[0], count);
         body.y = y;
         body.planes_per_trial = x[0] * x[1];
+        if (x[0] * x[1] == 0) break;  // no planes
         body.plane_size = element_count(x) / (x[0] * x[1]);
         runtime_->launch(copies * body.planes_per_trial, body);
         break;
@@ -574,9 +575,14 @@ class PlanBackend final : public Backend {
       }
       case StepOp::StridedCopy: {
         const Shape x = batch_shape(step.inputs[0], count);
-        kernels::StridedCopyBody body = kernels::make_strided_copy_body(
-            std::holds_alternative<TransposeParams>(step.view) ? transpose_view(std::get<TransposeParams>(step.view), x)
-                                                               : slice_view(std::get<SliceParams>(step.view), x));
+        const StridedView view = std::holds_alternative<TransposeParams>(step.view)
+                                     ? transpose_view(std::get<TransposeParams>(step.view), x)
+                                     : slice_view(std::get<SliceParams>(step.view), x);
+        // The plan only admits views that keep the batch whole (slice_keeps_batch); a view that
+        // did not would read past the input here.
+        if (view.shape.empty() || view.shape[0] != count || element_count(view.shape) != out_per_trial)
+          throw Error("internal: step '" + step.name + "' does not keep the batch of " + std::to_string(count));
+        kernels::StridedCopyBody body = kernels::make_strided_copy_body(view);
         body.x = value_pointer(step.inputs[0]);
         body.x_trial_stride = trial_stride(step.inputs[0], count);
         body.y = y;
@@ -584,6 +590,7 @@ class PlanBackend final : public Backend {
         break;
       }
       case StepOp::ReduceMean: {
+        if (out_per_trial == 0) break;  // nothing to reduce into (a zero-sized axis kept)
         kernels::ReduceMeanPlanesBody body;
         body.x = value_pointer(step.inputs[0]);
         body.x_trial_stride = trial_stride(step.inputs[0], count);

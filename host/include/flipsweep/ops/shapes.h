@@ -39,6 +39,12 @@ struct StridedView {
   std::vector<int64_t> strides;
 };
 StridedView transpose_view(const TransposeParams& p, const Shape& input);
+// True when the op leaves axis 0 (the batch, whose size flipsweep chooses at run time) first and
+// whole for every batch size: Transpose keeps it first; Slice does not list it, or reads it from
+// 0 to the end with step 1 (`x[0:]` exports ends = INT64_MAX). `x[:2]` keeps a batch of 2 whole
+// but not a batch of 4, so it does not.
+bool transpose_keeps_batch(const TransposeParams& p, size_t rank);
+bool slice_keeps_batch(const SliceParams& p, size_t rank);
 StridedView slice_view(const SliceParams& p, const Shape& input);
 
 // Calls f(output_index, input_index) for every element of the view, in output order.

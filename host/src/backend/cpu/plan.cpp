@@ -9,6 +9,7 @@
 #include "flipsweep/error.h"
 #include "flipsweep/graph/pointwise_node.h"
 #include "flipsweep/graph/shape_inference.h"
+#include "flipsweep/ops/shapes.h"
 #include "internal.h"
 
 namespace flipsweep::cpu {
@@ -178,7 +179,7 @@ class PlanBuilder {
       if (os.size() > 4) return false;
       os.insert(os.begin(), 4 - os.size(), 1);
       int other_id = -1;
-      if (os == out_shape && !is_weight(other)) {
+      if (os == out_shape && shape(other).size() == 4 && !is_weight(other)) {
         other_id = blocked(other) ? other : to_blocked(other);
       } else if (os[2] == 1 && os[3] == 1 && (os[1] == out_shape[1] || os[1] == 1) &&
                  (os[0] == 1 || os[0] == out_shape[0])) {
@@ -424,6 +425,16 @@ class PlanBuilder {
 }  // namespace
 
 CpuPlan build_plan(const Model& model, CpuKernels kernels, int block, int64_t tile, const dnnl::engine& engine) {
+  // Dimension 0 is the batch: each image's outputs must stay its own, whatever the tile.
+  const std::vector<Shape> shapes = infer_shapes_for_batch(model, 1);
+  for (const Node& n : model.graph.activation_nodes) {
+    const size_t rank = shapes[static_cast<size_t>(n.inputs[0])].size();
+    const bool cuts = (n.op == OpType::Slice && !slice_keeps_batch(std::get<SliceParams>(n.params), rank)) ||
+                      (n.op == OpType::Transpose && !transpose_keeps_batch(std::get<TransposeParams>(n.params), rank));
+    if (cuts)
+      throw Error(model.path + ": node '" + n.name + "' (" + op_type_name(n.op) +
+                  ") moves or cuts axis 0, the batch of images; flipsweep runs a model on any number of images");
+  }
   PlanBuilder builder(model, kernels, block, tile, engine);
   // oneDNN fixes a primitive's thread count when the primitive is created; each of ours runs on
   // one thread inside the backend's own parallel loop, so create them with a single-thread budget.
