@@ -53,6 +53,17 @@ void expect_same_argmax(const Tensor& a, const Tensor& b, const std::string& wha
         << what << ", row " << r;
 }
 
+// Trial t's rows (n images each) of the plan's output against the CPU backend's: values within
+// 2e-3 relative (NaN where NaN, infinities alike) and the same argmax.
+void expect_trials_match(const Tensor& from_plan, const Tensor& from_cpu, int64_t n, int trials) {
+  for (int t = 0; t < trials; ++t) {
+    SCOPED_TRACE("trial " + std::to_string(t));
+    const Tensor a = slice_rows(from_plan, t * n, n), b = slice_rows(from_cpu, t * n, n);
+    EXPECT_TRUE(tensors_match(a, b, 2e-3, 1e-3));
+    expect_same_argmax(a, b, "argmax");
+  }
+}
+
 // Loads `trials` slots of every backend with the clean encoding of `format`, then slot t with
 // trial t's faults (seed `seed`); every backend gets the same weights and changes. Returns the
 // number of faults injected.
@@ -167,12 +178,7 @@ TEST(TrialPlan, FaultedBlocksMatchTheCpuBackendSlotBySlot) {
     const Tensor from_plan = run_on(*plan, slots, input);
     const Tensor from_cpu = run_on(*cpu, slots, input);
     const int64_t n = input.dim(0);
-    for (int t = 0; t < trials; ++t) {
-      SCOPED_TRACE("trial " + std::to_string(t));
-      const Tensor a = slice_rows(from_plan, t * n, n), b = slice_rows(from_cpu, t * n, n);
-      EXPECT_TRUE(tensors_match(a, b, 2e-3, 1e-3));
-      expect_same_argmax(a, b, "argmax");
-    }
+    expect_trials_match(from_plan, from_cpu, n, trials);
     auto& backend = dynamic_cast<batched::PlanBackend<batched::HostRuntime>&>(*plan);
     const auto decoded = backend.decoded_corrections();
     ASSERT_FALSE(decoded.empty());
@@ -220,12 +226,7 @@ TEST(TrialPlan, TorchvisionModelsWithFaultsMatchTheCpuBackend) {
     const Tensor from_plan = run_on(*plan, slots, input);
     const Tensor from_cpu = run_on(*cpu, slots, input);
     const int64_t n = input.dim(0);
-    for (int t = 0; t < trials; ++t) {
-      SCOPED_TRACE("trial " + std::to_string(t));
-      const Tensor a = slice_rows(from_plan, t * n, n), b = slice_rows(from_cpu, t * n, n);
-      EXPECT_TRUE(tensors_match(a, b, 2e-3, 1e-3));
-      expect_same_argmax(a, b, "argmax");
-    }
+    expect_trials_match(from_plan, from_cpu, n, trials);
     // The trials differ from each other, so the faults reached the outputs through the new steps.
     EXPECT_NE(slice_rows(from_cpu, 0, n).data, slice_rows(from_cpu, n, n).data);
   }

@@ -37,9 +37,6 @@ const char* step_op_name(StepOp op) {
 
 namespace {
 
-// The activation functions a step (or an epilogue) applies as one point-wise step.
-bool activation_step(const Node& node, core::PointwiseStep* step) { return pointwise_step_of(node, step); }
-
 ConvShape conv_shape_from(const SpatialGeometry& g, int64_t in_channels, int64_t out_channels, int64_t groups) {
   ConvShape s;
   s.in_channels = in_channels;
@@ -137,7 +134,7 @@ void ModelPlan::plan_epilogue(PlanStep& step, std::vector<bool>& absorbed) {
     }
   }
   core::PointwiseStep activation;
-  if (next >= 0 && activation_step(nodes[static_cast<size_t>(next)], &activation)) {
+  if (next >= 0 && pointwise_step_of(nodes[static_cast<size_t>(next)], &activation)) {
     step.epilogue.activation = activation;
     step.epilogue.absorbed_nodes.push_back(next);
     absorbed[static_cast<size_t>(next)] = true;
@@ -373,7 +370,7 @@ void ModelPlan::compile() {
       }
       default: {
         core::PointwiseStep activation;
-        if (activation_step(n, &activation)) {
+        if (pointwise_step_of(n, &activation)) {
           if (!activation_input(n.inputs[0])) {
             lacks(n, "a weight input");
             continue;
@@ -472,7 +469,7 @@ void ModelPlan::compile_weight_sources() {
         current = n.inputs[0];
         continue;
       }
-      if (activation_step(n, &step)) {
+      if (pointwise_step_of(n, &step)) {
         chain.push_back(step);
         current = n.inputs[0];
         continue;

@@ -94,15 +94,14 @@ void run_epilogue(bool batch_norm, const std::vector<core::PointwiseStep>& activ
   const int64_t spatial = s[2] * s[3];
   const bool has_residual = residual != nullptr;
   const bool relu_only = activations.size() == 1 && activations[0].op == core::PointwiseOp::Relu;
-  const bool fused_relu = relu_only;
   // Blocked outputs always have a whole number of channel blocks (see plan.cpp).
-  if (batch_norm || has_residual || fused_relu) {
+  if (batch_norm || has_residual || relu_only) {
     if (block == 16)
-      epilogue_dispatch<16>(batch_norm, has_residual, fused_relu, y, residual, scale, shift, s[0], s[1], spatial, 16);
+      epilogue_dispatch<16>(batch_norm, has_residual, relu_only, y, residual, scale, shift, s[0], s[1], spatial, 16);
     else if (block == 8)
-      epilogue_dispatch<8>(batch_norm, has_residual, fused_relu, y, residual, scale, shift, s[0], s[1], spatial, 8);
+      epilogue_dispatch<8>(batch_norm, has_residual, relu_only, y, residual, scale, shift, s[0], s[1], spatial, 8);
     else
-      epilogue_dispatch<1>(batch_norm, has_residual, fused_relu, y, residual, scale, shift, s[0], s[1], spatial, 1);
+      epilogue_dispatch<1>(batch_norm, has_residual, relu_only, y, residual, scale, shift, s[0], s[1], spatial, 1);
   }
   if (!activations.empty() && !relu_only) activation_pass(activations, y, s[0] * s[1] * spatial);
 }
