@@ -72,6 +72,29 @@ def prepare(args):
 # loop: the PyTorch trial loop
 # ---------------------------------------------------------------------------------------------
 
+def load_onnx_weights(model, onnx_path):
+    """Copies the ONNX file's initializers into `model`'s state_dict by name. Returns None when every
+    entry was found, else why not (the model is left unchanged)."""
+    import torch
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError as e:
+        return f"no onnx module ({e})"
+    proto = onnx.load(onnx_path)
+    tensors = {init.name: numpy_helper.to_array(init) for init in proto.graph.initializer}
+    for node in proto.graph.node:  # deduplicated initializers routed through Identity
+        if node.op_type == "Identity" and node.input[0] in tensors:
+            tensors[node.output[0]] = tensors[node.input[0]]
+    state = model.state_dict()
+    wanted = [k for k in state if not k.endswith("num_batches_tracked")]
+    missing = [k for k in wanted if k not in tensors or tuple(tensors[k].shape) != tuple(state[k].shape)]
+    if missing:
+        return f"{len(missing)} state_dict names not in the ONNX file (e.g. {missing[0]})"
+    model.load_state_dict({k: torch.from_numpy(tensors[k].copy()) if k in tensors else v for k, v in state.items()})
+    return None
+
+
 def build_model(name, onnx_path):
     """Returns (model, how the weights were obtained)."""
     import torch
@@ -85,24 +108,10 @@ def build_model(name, onnx_path):
         return torchvision.models.resnet18(weights=None, num_classes=1000)
 
     model = fresh()
-    try:
-        import onnx
-        from onnx import numpy_helper
-        proto = onnx.load(onnx_path)
-        tensors = {init.name: numpy_helper.to_array(init) for init in proto.graph.initializer}
-        for node in proto.graph.node:  # deduplicated initializers routed through Identity
-            if node.op_type == "Identity" and node.input[0] in tensors:
-                tensors[node.output[0]] = tensors[node.input[0]]
-        state = model.state_dict()
-        wanted = [k for k in state if not k.endswith("num_batches_tracked")]
-        missing = [k for k in wanted if k not in tensors or tuple(tensors[k].shape) != tuple(state[k].shape)]
-        if not missing:
-            model.load_state_dict({k: torch.from_numpy(tensors[k].copy()) if k in tensors else v
-                                   for k, v in state.items()})
-            return model.eval(), f"ONNX initializers mapped by name ({len(wanted)} tensors)"
-        how = f"{len(missing)} state_dict names not in the ONNX file (e.g. {missing[0]}): rebuilt from torch.manual_seed(0)"
-    except ImportError as e:
-        how = f"no onnx module ({e}): rebuilt from torch.manual_seed(0)"
+    why_not = load_onnx_weights(model, onnx_path)
+    if why_not is None:
+        return model.eval(), "ONNX initializers mapped by name"
+    how = f"{why_not}: rebuilt from torch.manual_seed(0)"
     if name == "resnet20":
         raise SystemExit(f"resnet20: cannot load {onnx_path}: {how}")
     return fresh().eval(), how

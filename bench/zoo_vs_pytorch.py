@@ -14,12 +14,19 @@ tile) runs interleaved with it, so both see the same machine load; the best roun
 kept. --reference also times the reference kernels (the whole-model form of "no layer slower on
 the default path": fast must not lose to reference). Prints a Markdown table and appends one row
 per model to bench/results/zoo_vs_pytorch.csv.
+
+--layers instead runs flipsweep_bench_eval --layers on each model: every layer (step) of the fast
+CPU plan timed against the reference kernels' time for the same ONNX nodes, on one tile and one
+thread; a layer counts as slower past 1.1x and 20 us. The guard for "no layer is slower on the
+default path than on the reference path"; appends to bench/results/layers_vs_reference.csv.
 """
 import argparse
 import csv
 import datetime
 import os
 import platform
+import re
+import subprocess
 import sys
 import tempfile
 
@@ -56,6 +63,42 @@ def build(name):
     return model, shape
 
 
+def layers_against_reference(binary, name, onnx_path, batch):
+    """flipsweep_bench_eval --layers: (name, layers, slower layers [(nodes, fast us, reference us)], fast us,
+    reference us) per tile on one thread, the best of 3 runs per step."""
+    out = subprocess.run([binary, "--model", onnx_path, "--layers", "--batch", str(batch), "--repeat", "3"],
+                         check=True, capture_output=True, text=True).stdout
+    summary = re.search(r"layers=(\d+) slower_layers=(\d+) fast_us=([0-9.]+) reference_us=([0-9.]+)", out)
+    slower = []
+    for line in out.splitlines():
+        if line.endswith("<-- slower than reference"):
+            kind, fast, reference, ratio, nodes = line.split()[:5]
+            slower.append((nodes, float(fast), float(reference)))
+    print(f"{name}: {summary.group(1)} layers, {summary.group(2)} slower on the fast path than on the reference "
+          f"kernels; whole tile fast {float(summary.group(3)):.0f} us, reference {float(summary.group(4)):.0f} us"
+          + "".join(f"\n  slower: {n} fast {f:.0f} us, reference {r:.0f} us" for n, f, r in slower), flush=True)
+    return (name, int(summary.group(1)), slower, float(summary.group(3)), float(summary.group(4)))
+
+
+def report_layers(rows):
+    print("\n| model | layers | slower than reference | fast us/tile | reference us/tile |")
+    print("|---|---|---|---|---|")
+    for name, layers, slower, fast, reference in rows:
+        print(f"| {name} | {layers} | {len(slower)} | {fast:.0f} | {reference:.0f} |")
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    path = os.path.join(HERE, "results", "layers_vs_reference.csv")
+    new = not os.path.exists(path)
+    with open(path, "a", newline="") as f:
+        w = csv.writer(f)
+        if new:
+            w.writerow(["date", "machine", "model", "layers", "slower_layers", "fast_us_per_tile",
+                        "reference_us_per_tile", "slower"])
+        stamp = datetime.datetime.now().isoformat(timespec="seconds")
+        for name, layers, slower, fast, reference in rows:
+            w.writerow([stamp, platform.node(), name, layers, len(slower), f"{fast:.0f}", f"{reference:.0f}",
+                        "; ".join(f"{n} {f:.0f}/{r:.0f}" for n, f, r in slower)])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", default="build", help="CMake build directory holding bench/flipsweep_bench_eval")
@@ -66,6 +109,8 @@ def main():
     parser.add_argument("--torch-batches", default="1,8,32")
     parser.add_argument("--batch", type=int, default=32, help="flipsweep images per run() call")
     parser.add_argument("--reference", action="store_true", help="also time flipsweep's reference kernels")
+    parser.add_argument("--layers", action="store_true",
+                        help="instead: every layer of the fast CPU plan against the reference kernels (no PyTorch)")
     args = parser.parse_args()
 
     binary = os.path.join(args.build, "bench", "flipsweep_bench_eval")
@@ -75,6 +120,9 @@ def main():
             model, shape = build(name)
             onnx_path = os.path.join(tmp, name + ".onnx")
             export(model, torch.randn(1, *shape), onnx_path, verbose=False)
+            if args.layers:
+                rows.append(layers_against_reference(binary, name, onnx_path, args.batch))
+                continue
             count = args.count * (16 if name in UNETS else 1)
             best_torch, best_batch, best_fast, best_reference = 0.0, 0, 0.0, 0.0
             for round_index in range(args.rounds):
@@ -95,6 +143,9 @@ def main():
             rows.append((name, "x".join(map(str, shape)), best_batch, best_torch, best_fast, best_reference, ratio,
                          target))
 
+    if args.layers:
+        report_layers(rows)
+        return
     print(f"\n{args.threads} threads, PyTorch {torch.__version__} at its best batch of {args.torch_batches}\n")
     print("| model | input | PyTorch images/s | flipsweep images/s | ratio | target |"
           + (" reference kernels images/s |" if args.reference else ""))

@@ -8,6 +8,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
+#include <limits>
+#include <cstring>
 
 #include "flipsweep/backend/backend.h"
 #include "flipsweep/backend/backend_factory.h"
@@ -415,6 +418,111 @@ TEST(CpuBackend, RunsManyTrialSlotsAtOnce) {
       EXPECT_EQ(out[static_cast<size_t>((n + i) * classes + c)], clean.tensors[static_cast<size_t>(fc_bias)].data[static_cast<size_t>(c)]);
   EXPECT_TRUE(std::equal(out.begin(), out.begin() + n * classes, out.begin() + 2 * n * classes));
   EXPECT_THROW(backend->run({3}, input.ptr(), n, out.data()), Error);
+}
+
+// Clean-prefix sharing: per tile, the layers before a slot's first changed one run once for all
+// slots; and the all-NaN shortcut. Slots changed at the first layer, a middle one (a NaN: every
+// later activation is NaN, so the rest is skipped), a BatchNorm variance, the last layer, two
+// places, or not at all give the same bits as a backend without shortcuts (NaN where it has NaN)
+// and as each slot run alone; each reports what it skipped; a new clean reference (a whole load of
+// other weights) is followed. ResNet20 (residual adds), and the U-Nets (skip Concats, ConvTranspose and
+// Resize on the reference path).
+TEST(CpuBackend, CleanPrefixSharingGivesTheSameBits) {
+  for (const char* name : {"resnet20_cifar", "unet_relu_transpose", "unet_hardsigmoid_nearest"}) {
+    SCOPED_TRACE(name);
+    const std::string dir = source_path(std::string("tests/golden/") + name);
+    Model model = load_onnx_model(dir + "/model.onnx");
+    Tensor input = load_case_tensors(dir, "input").at(0);
+    const int64_t n = input.dim(0);
+    // Weights in the order the layers read them.
+    std::vector<int> params;
+    for (const Node& node : model.graph.activation_nodes)
+      for (int id : node.inputs)
+        if (id >= 0 && model.graph.values[static_cast<size_t>(id)].kind == ValueKind::Parameter &&
+            std::find(params.begin(), params.end(), id) == params.end())
+          params.push_back(id);
+    ASSERT_GE(params.size(), 4u);
+    int variance = -1;
+    for (int id : params)
+      if (model.graph.values[static_cast<size_t>(id)].name.find("running_var") != std::string::npos && variance < 0)
+        variance = id;
+    WeightSet clean = WeightPreparation(model).prepare_clean();
+    auto changed = [&](std::vector<std::pair<int, float>> edits, WeightChanges* changes) {
+      WeightSet w = clean;
+      for (auto [id, value] : edits) {
+        w.tensors[static_cast<size_t>(id)].data[1] = value;
+        ValueChange c;
+        c.value = id;
+        c.elements = {1};
+        changes->push_back(c);
+      }
+      return w;
+    };
+    const int first = params.front(), middle = params[params.size() / 2], last = params.back();
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::vector<std::vector<std::pair<int, float>>> edits = {
+        {},                                      // clean
+        {{first, 0.75f}},                        // the first layer: nothing to share
+        {{middle, nan}},                         // a NaN half-way
+        {{last, 3.0f}},                          // the last layer: almost everything shared
+        {{middle, -2.0f}, {last, 0.5f}},         // two layers: from the first of them
+        {{variance >= 0 ? variance : middle, 9.0f}},
+    };
+    const int slots = static_cast<int>(edits.size());
+    BackendOptions options;
+    options.batch_size = n;
+    options.tile = 1;  // several tiles, so several work items per run
+    options.threads = 2;
+    auto shared = make_cpu_backend(model, options, slots);
+    options.shortcuts = false;
+    auto plain = make_cpu_backend(model, options, slots);
+    std::vector<int> all(static_cast<size_t>(slots));
+    std::iota(all.begin(), all.end(), 0);
+    const int64_t outputs = n * shared->output_size();
+    auto run_all = [&](Backend& b) {
+      std::vector<float> out(static_cast<size_t>(slots * outputs));
+      b.run(all, input.ptr(), n, out.data());
+      return out;
+    };
+    for (int round = 0; round < 2; ++round) {
+      SCOPED_TRACE(round == 0 ? "clean reference" : "a new reference");
+      if (round == 1) clean.tensors[static_cast<size_t>(last)].data[0] *= 2.0f;  // other "clean" weights
+      for (int k = 0; k < slots; ++k) {
+        shared->load_weights(k, clean);
+        plain->load_weights(k, clean);
+        WeightChanges changes;
+        WeightSet w = changed(edits[static_cast<size_t>(k)], &changes);
+        if (changes.empty()) continue;
+        shared->load_weights(k, w, &changes);
+        plain->load_weights(k, w, &changes);
+      }
+      // The same bits, except that a tile cut short as all NaN may hold another NaN.
+      auto same = [](const float* x, const float* y, int64_t count) {
+        for (int64_t i = 0; i < count; ++i)
+          if (std::memcmp(&x[i], &y[i], sizeof(float)) != 0 && !(std::isnan(x[i]) && std::isnan(y[i]))) return false;
+        return true;
+      };
+      const std::vector<float> a = run_all(*shared), b = run_all(*plain);
+      ASSERT_TRUE(same(a.data(), b.data(), static_cast<int64_t>(a.size()))) << "shortcut and full runs differ";
+      EXPECT_TRUE(std::all_of(a.begin() + 2 * outputs, a.begin() + 3 * outputs, [](float v) { return std::isnan(v); }));
+      EXPECT_FALSE(std::any_of(a.begin() + 4 * outputs, a.begin() + 5 * outputs, [](float v) { return std::isnan(v); }));
+      for (int k = 0; k < slots; ++k) {
+        std::vector<float> alone(static_cast<size_t>(outputs));
+        shared->run({k}, input.ptr(), n, alone.data());
+        EXPECT_TRUE(same(alone.data(), a.data() + k * outputs, outputs)) << "slot " << k;
+      }
+      // What each slot shared: everything, nothing, or the layers before its first changed one.
+      shared->run(all, input.ptr(), n, std::vector<float>(a.size()).data());
+      plain->run(all, input.ptr(), n, std::vector<float>(a.size()).data());
+      EXPECT_EQ(shared->shortcut_taken(0), "clean-prefix:(whole pass)");
+      EXPECT_EQ(shared->shortcut_taken(1), "");
+      for (int k : {2, 3, 4}) EXPECT_EQ(shared->shortcut_taken(k).rfind("clean-prefix:", 0), 0u) << k;
+      // Both first change `middle`; slot 2's NaN there makes every later activation NaN.
+      EXPECT_EQ(shared->shortcut_taken(2), shared->shortcut_taken(4) + ";all-nan");
+      EXPECT_NE(shared->shortcut_taken(3), shared->shortcut_taken(2));
+      for (int k = 0; k < slots; ++k) EXPECT_EQ(plain->shortcut_taken(k), "") << k;
+    }
+  }
 }
 
 }  // namespace

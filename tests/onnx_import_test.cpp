@@ -619,6 +619,56 @@ TEST(CpuBlockedSteps, MatchTheReferenceKernels) {
   for (size_t i = 0; i < fast.size() / 2; ++i) ASSERT_FALSE(std::isnan(fast[i])) << "the first image has no NaN";
 }
 
+// ConvTranspose runs as a oneDNN deconvolution on the fast path, with the epilogue behind it:
+// kernel 2 stride 2 (the U-Nets), kernel 3 stride 2 with pads and output_padding, grouped, with a
+// bias and BatchNorm + Relu absorbed, and stride 3 > kernel 2 (outputs no tap reaches hold the
+// bias only) — each as the reference kernel computes it, an Inf weight and a NaN pixel included.
+// An output_shape larger than the full transposed output stays on the reference kernel.
+TEST(CpuConvTranspose, RunsInOneDnnAndMatchesTheReferenceKernels) {
+  ModelBuilder b;
+  b.input("x", {1, 16, 5, 5});
+  b.random_initializer("w1", {16, 16, 2, 2}, 21, 0.3f).random_initializer("w2", {16, 8, 3, 3}, 22, 0.3f);
+  b.random_initializer("w3", {8, 8, 3, 3}, 23, 0.3f).random_initializer("b3", {16}, 24, 0.5f);
+  b.random_initializer("w4", {16, 16, 2, 2}, 25, 0.3f).random_initializer("b4", {16}, 26, 0.5f);
+  b.random_initializer("w5", {16, 16, 2, 2}, 27, 0.3f);
+  b.random_initializer("bn_scale", {16}, 28, 1.0f).random_initializer("bn_bias", {16}, 29, 0.5f);
+  b.random_initializer("bn_mean", {16}, 30, 0.5f).initializer("bn_var", {16}, 0.5f);
+  add_ints_attribute(b.node("ConvTranspose", {"x", "w1"}, "u1", "up_k2s2"), "strides", {2, 2});  // 10x10
+  auto& t2 = b.node("ConvTranspose", {"u1", "w2"}, "u2", "up_k3s2_pads");  // 2*9 + 3 - 2 + 1 = 20
+  add_ints_attribute(t2, "strides", {2, 2});
+  add_ints_attribute(t2, "pads", {1, 1, 1, 1});
+  add_ints_attribute(t2, "output_padding", {1, 1});
+  auto& t3 = b.node("ConvTranspose", {"u2", "w3", "b3"}, "u3", "grouped_bias");  // 20x20, groups 2
+  add_ints_attribute(t3, "pads", {1, 1, 1, 1});
+  add_int_attribute(t3, "group", 2);
+  b.node("BatchNormalization", {"u3", "bn_scale", "bn_bias", "bn_mean", "bn_var"}, "n3", "bn3");
+  b.node("Relu", {"n3"}, "r3", "relu3");
+  add_ints_attribute(b.node("ConvTranspose", {"r3", "w4", "b4"}, "u4", "stride_past_kernel"), "strides", {3, 3});
+  auto& t5 = b.node("ConvTranspose", {"u4", "w5"}, "y", "larger_output_shape");
+  add_ints_attribute(t5, "strides", {2, 2});
+  add_ints_attribute(t5, "output_shape", {124, 124});  // the full output is 2*59 + 2 = 120
+  b.output("y");
+  Model m = b.load();
+  m.stored[static_cast<size_t>(m.graph.find_value("w2"))].data[5 * 8 * 9 + 13] = INFINITY;
+  std::vector<float> images(2 * 16 * 25);
+  for (size_t i = 0; i < images.size(); ++i) images[i] = std::sin(0.29f * static_cast<float>(i));
+  images[16 * 25 + 7 * 25 + 12] = NAN;
+  BackendOptions options;
+  options.batch_size = 2;
+  std::map<std::string, int> kinds;
+  for (const CpuPlanEntry& e : describe_cpu_plan(m, options)) {
+    kinds[e.kind]++;
+    if (e.kind == "conv") EXPECT_NE(e.implementation.rfind("ref", 0), 0u) << e.node << ": " << e.implementation;
+    if (e.kind == "reference") EXPECT_EQ(e.node, "larger_output_shape");
+  }
+  EXPECT_EQ(kinds["conv"], 4);
+  EXPECT_EQ(kinds["reference"], 1);
+  const std::vector<float> fast = run_cpu(m, images, 2, CpuKernels::Fast);
+  const int nan_count = expect_fast_matches_reference(fast, run_cpu(m, images, 2, CpuKernels::Reference));
+  EXPECT_GT(nan_count, 0) << "the NaN pixel and the Inf weight must reach the output";
+  EXPECT_LT(nan_count, static_cast<int>(fast.size())) << "the bias-only positions are not NaN";
+}
+
 // A Slice whose step is INT64_MAX reads one element per axis (and computes no overflowing stride).
 TEST(ShapeFolding, SliceWithTheLargestStepReadsOneElement) {
   ModelBuilder b;

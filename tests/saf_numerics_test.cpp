@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "flipsweep/backend/cpu_sigmoid.h"
 #include "flipsweep/core/bit_ops.h"
 #include "flipsweep/core/pointwise.h"
 #include "flipsweep/core/unary_ops.h"
@@ -209,6 +210,39 @@ std::vector<float> pattern_classes() {
     for (float sign : {1.0f, -1.0f}) add_neighbours(inputs, sign * center, 200);
   for (uint32_t bits = 1; bits < 2000; ++bits) inputs.push_back(bits_to_float(bits * 4099u));  // subnormals
   return inputs;
+}
+
+// The fast CPU backend's Sigmoid/SiLU lanes (AVX-512, AVX2) against core::sigmoid, bit for bit:
+// every class of input, a million values where sigmoid is not saturated, the edges of the range the
+// lanes cover, NaNs at scattered positions (their vector falls back to the scalar function), odd
+// lengths (a scalar tail) and in place.
+TEST(SafNumerics, VectorSigmoidGivesTheScalarBits) {
+  std::vector<float> inputs = pattern_classes();
+  std::mt19937 rng(17);
+  std::uniform_real_distribution<float> active(-30.0f, 30.0f);
+  for (int i = 0; i < 1000000; ++i) inputs.push_back(active(rng));
+  for (float edge : {100.0f, 110.0f, 88.7228f, 87.3365f})
+    for (float sign : {1.0f, -1.0f}) add_neighbours(inputs, sign * edge, 64);
+  std::uniform_int_distribution<size_t> position(0, inputs.size() - 1);
+  for (int i = 0; i < 500; ++i) inputs[position(rng)] = bits_to_float(0x7FC00000u + static_cast<uint32_t>(i));
+  inputs.push_back(1.5f);  // an odd length
+  for (bool times_x : {false, true})
+    for (cpu::SigmoidLanes lanes : {cpu::SigmoidLanes::Best, cpu::SigmoidLanes::Avx2, cpu::SigmoidLanes::Scalar}) {
+      SCOPED_TRACE(std::string(times_x ? "SiLU" : "sigmoid") + " lanes " + std::to_string(static_cast<int>(lanes)));
+      std::vector<float> out(inputs.size());
+      cpu::sigmoid_many(inputs.data(), out.data(), static_cast<int64_t>(inputs.size()), times_x, lanes);
+      std::vector<float> in_place = inputs;
+      cpu::sigmoid_many(in_place.data(), in_place.data(), static_cast<int64_t>(in_place.size()), times_x, lanes);
+      size_t wrong = 0;
+      for (size_t i = 0; i < inputs.size(); ++i) {
+        const float s = core::sigmoid(inputs[i]);
+        const float expected = times_x ? inputs[i] * s : s;
+        if (!same_bits(out[i], expected) || !same_bits(in_place[i], expected)) {
+          if (++wrong <= 5) ADD_FAILURE() << "x = " << inputs[i] << ": " << out[i] << " vs " << expected;
+        }
+      }
+      EXPECT_EQ(wrong, 0u);
+    }
 }
 
 TEST(SafNumerics, PointwiseProgramsEqualComposedFunctions) {

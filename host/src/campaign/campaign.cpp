@@ -408,6 +408,7 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
   backend_options.trials_in_flight = config.trials_in_flight;
   backend_options.device = config.device;
   backend_options.tf32 = config.tf32;
+  backend_options.shortcuts = config.shortcuts;
   std::string backend_note;
   std::unique_ptr<Backend> first_backend =
       make_backend(config.backend, *models.front().model, backend_options, CpuKernels::Fast, &backend_note);
@@ -574,7 +575,7 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
   };
   constexpr size_t kSignatureBudget = size_t{4} << 20;  // entries (16 bytes each) kept per configuration
   constexpr size_t kRecordCost = 8;
-  int64_t shortcut_clean = 0, shortcut_same = 0;
+  int64_t shortcut_clean = 0, shortcut_same = 0, shortcut_prefix = 0;
 
   for (size_t model_index = 0; model_index < models.size(); ++model_index) {
     const PreparedModel& p = models[model_index];
@@ -757,6 +758,11 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
           const TrialOutcome& r = *st.outcome;
           double restore_seconds = 0.0;
           if (st.slot >= 0) {
+            const std::string taken = backend->shortcut_taken(st.slot);
+            if (!taken.empty()) {
+              st.shortcut = taken;
+              ++shortcut_prefix;
+            }
             // The slot back to clean, the same O(faults) way the trial was applied.
             const auto restore_start = std::chrono::steady_clock::now();
             backend->load_weights(st.slot, weights, &st.undo);
@@ -859,6 +865,10 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
     std::cout << fmt::format("shortcuts: {} trial(s) without an activation pass ({} with the clean weights, {} with "
                              "the same trial's at an earlier BER); --no-shortcuts runs them all\n",
                              shortcut_clean + shortcut_same, shortcut_clean, shortcut_same);
+  if (shortcut_prefix > 0)
+    std::cout << fmt::format("shortcuts: {} trial(s) took the layers before their first changed one from the clean "
+                             "computation shared by their block (clean-prefix)\n",
+                             shortcut_prefix);
 }
 
 std::string report_campaign(const std::string& folder) {

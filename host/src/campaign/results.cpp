@@ -139,6 +139,26 @@ std::string trials_csv_row(const TrialRecord& r) {
 
 namespace {
 
+// none, clean, same-as-ber:<ber>, or what a pass skipped: clean-prefix:<node> and/or all-nan,
+// joined by ';'.
+void check_shortcut(const std::string& shortcut, const std::string& where) {
+  if (shortcut == "none" || shortcut == "clean") return;
+  const std::string same = "same-as-ber:";
+  if (shortcut.rfind(same, 0) == 0 && shortcut.size() > same.size()) return;
+  bool known = !shortcut.empty();
+  size_t begin = 0;
+  while (known && begin <= shortcut.size()) {
+    const size_t end = std::min(shortcut.find(';', begin), shortcut.size());
+    const std::string part = shortcut.substr(begin, end - begin);
+    const std::string prefix = "clean-prefix:";
+    known = part == "all-nan" || (part.rfind(prefix, 0) == 0 && part.size() > prefix.size());
+    begin = end + 1;
+  }
+  if (!known)
+    throw Error(where + ": unknown shortcut '" + shortcut +
+                "' (none, clean, same-as-ber:<ber>, clean-prefix:<node>, all-nan)");
+}
+
 TrialRecord parse_segmentation_trial_fields(const std::vector<std::string>& f, const std::string& where) {
   TrialRecord r;
   r.task = Task::Segmentation;
@@ -158,8 +178,7 @@ TrialRecord parse_segmentation_trial_fields(const std::vector<std::string>& f, c
   r.seconds = parse_double(f[13], where);
   r.flips_per_tensor = f[14];
   r.shortcut = f[15];
-  if (r.shortcut != "none" && r.shortcut != "clean" && r.shortcut.rfind("same-as-ber:", 0) != 0)
-    throw Error(where + ": unknown shortcut '" + r.shortcut + "' (none, clean, same-as-ber:<ber>)");
+  check_shortcut(r.shortcut, where);
   r.images = f[16].empty() ? -1 : parse_int(f[16], where);
   if (!f[16].empty() && r.images < 0) throw Error(where + ": images must be 0 or more, got " + f[16]);
   return r;
@@ -182,8 +201,7 @@ TrialRecord parse_trial_fields(const std::vector<std::string>& f, const std::str
   r.seconds = parse_double(f[11], where);
   r.flips_per_tensor = f[12];
   r.shortcut = f.size() > 13 ? f[13] : std::string("none");
-  if (r.shortcut != "none" && r.shortcut != "clean" && r.shortcut.rfind("same-as-ber:", 0) != 0)
-    throw Error(where + ": unknown shortcut '" + r.shortcut + "' (none, clean, same-as-ber:<ber>)");
+  check_shortcut(r.shortcut, where);
   r.images = f.size() > 14 && !f[14].empty() ? parse_int(f[14], where) : -1;
   if (f.size() > 14 && !f[14].empty() && r.images < 0) throw Error(where + ": images must be 0 or more, got " + f[14]);
   return r;

@@ -21,6 +21,11 @@ struct BackendOptions {
   int trials_in_flight = 0;  // trial slots; 0 = the backend chooses (memory, cores)
   int device = 0;            // CUDA device index
   bool tf32 = false;         // CUDA: allow TF32 in the dense library calls (never in fault corrections)
+  // CPU: skip work that cannot change a result. Per image tile, the layers before a slot's first
+  // changed one run once for all slots of a run (clean-prefix sharing: the same bits either way),
+  // and a tile whose activations are all NaN after a layer from which NaN reaches every output
+  // skips the rest (all-NaN: every output NaN either way, perhaps another NaN payload).
+  bool shortcuts = true;
 };
 
 // What a backend reports for one image under one trial's weights: the top-5 classes, best first
@@ -83,6 +88,13 @@ class Backend {
   // GPU): score() then reads images by `ImageBatch::first` and `raw` may be null.
   virtual bool keeps_dataset_resident() const { return false; }
 
+  // Since `slot` was last loaded, what run() skipped for it: "clean-prefix:<node>" when it did not
+  // compute the layers before node <node> but took them from a computation shared with the other
+  // slots of the run (its weights equal the clean ones there), "all-nan" when an image tile's
+  // activations were all NaN after a layer from which NaN reaches every output, and the rest was
+  // skipped; both joined by ';'; empty when the slot ran every layer itself.
+  virtual std::string shortcut_taken(int slot) const { return {}; }
+
   // Scores `batch` under each slot's weights: scores[slot_position * batch.count + image].
   // The default runs run() on batch.preprocessed and ranks the outputs on the host.
   virtual void score(const std::vector<int>& slots, const ImageBatch& batch, ImageScore* scores);
@@ -107,5 +119,19 @@ struct CpuPlanEntry {
   std::string implementation;
 };
 std::vector<CpuPlanEntry> describe_cpu_plan(const Model& model, const BackendOptions& options);
+
+// The per-layer guard "no layer is slower on the fast path than on the reference kernels", for
+// benchmarks (bench/flipsweep_bench_eval --layers). Both plans are compiled for the same tile of
+// images and run on one thread with the clean weights, step by step, `repeats` times; a layer is
+// one step of the fast plan (a conv with what it absorbed, a pool, ...), timed together with the
+// layout reorders it needed, against the reference kernels' time for the same ONNX nodes. Seconds
+// per tile, the best of the repeats.
+struct CpuLayerTiming {
+  std::string nodes;  // the ONNX node names, '+'-joined
+  std::string kind;   // as in CpuPlanEntry
+  double fast_seconds = 0.0;
+  double reference_seconds = 0.0;
+};
+std::vector<CpuLayerTiming> time_cpu_layers(const Model& model, const BackendOptions& options, int repeats);
 
 }  // namespace flipsweep

@@ -31,9 +31,11 @@ struct TrialRecord {
   bool all_nan = false;   // every logit of every image (and pixel) was NaN
   double seconds = 0.0;
   std::string flips_per_tensor;  // "name:count;name:count" for tensors with faults
-  // The shortcut the trial took instead of an activation pass: "none" (evaluated), "clean" (its
-  // effective weights are the clean ones) or "same-as-ber:<ber>" (the same trial's effective
-  // weights at that BER, evaluated earlier in the same run). Never changes the other columns.
+  // The shortcut the trial took: "none" (evaluated in full), "clean" (its effective weights are
+  // the clean ones), "same-as-ber:<ber>" (the same trial's effective weights at that BER,
+  // evaluated earlier in the same run) or "clean-prefix:<node>" (evaluated from that node on, the
+  // layers before taken from the clean computation its block shared). Never changes the other
+  // columns.
   std::string shortcut = "none";
   int64_t images = -1;  // images the trial was scored on; -1 in files from before the column
 };

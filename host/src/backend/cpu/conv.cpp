@@ -1,4 +1,4 @@
-// oneDNN convolutions: creating a primitive for the plan, packing a trial's weights into the
+// oneDNN convolutions and transposed convolutions (deconvolution): creating a primitive for the plan, packing a trial's weights into the
 // primitive's opaque layout (whole, or a few elements through an index map), running it.
 //
 // oneDNN's own ReLU post-op maps NaN to 0 (checked: eltwise_relu and clip both do), which would
@@ -45,24 +45,63 @@ void map_packed_positions(ConvPrimitive& prim, const dnnl::engine& engine) {
     }
 }
 
+// The primitive (convolution_forward or deconvolution_forward, which share their descriptor's
+// form) from the memory descriptors already in `prim`, and its packed weight map.
+template <class Primitive>
+void finish_primitive(ConvPrimitive& prim, dnnl::algorithm algorithm, const memory::desc& weights_any,
+                      const memory::dims& strides, const memory::dims& dilations, const memory::dims& pad_l,
+                      const memory::dims& pad_r, const dnnl::primitive_attr& attr, const dnnl::engine& engine) {
+  auto desc = prim.has_bias ? typename Primitive::desc(dnnl::prop_kind::forward_inference, algorithm, prim.src_md,
+                                                       weights_any, prim.bias_md, prim.dst_md, strides, dilations,
+                                                       pad_l, pad_r)
+                            : typename Primitive::desc(dnnl::prop_kind::forward_inference, algorithm, prim.src_md,
+                                                       weights_any, prim.dst_md, strides, dilations, pad_l, pad_r);
+  typename Primitive::primitive_desc pd(desc, attr, engine);
+  prim.implementation = pd.impl_info_str();
+  prim.weights_md = pd.weights_desc();
+  prim.scratchpad_md = pd.scratchpad_desc();
+  prim.primitive = Primitive(pd);
+  map_packed_positions(prim, engine);
+}
+
 }  // namespace
+
+bool transposed_conv_fits_onednn(const ConvParams& p, const Shape& x, const Shape& w) {
+  const SpatialGeometry g = conv_transpose_geometry(p, x, w);
+  for (size_t i = 0; i < g.pads_begin.size(); ++i)
+    if (g.pads_begin[i] < 0 || g.pads_end[i] < 0) return false;
+  return true;
+}
 
 ConvPrimitive make_conv_primitive(const ConvGeometry& g, const dnnl::engine& engine) {
   const ConvParams& cp = *g.params;
   ConvPrimitive prim;
   const Shape& wshape = g.weight_shape;
-  ResolvedPads pads = resolve_conv_pads(cp, {g.src_shape[2], g.src_shape[3]});
-  auto vec_or = [](const std::vector<int64_t>& v, int64_t fallback) {
-    return memory::dims{v.size() > 0 ? v[0] : fallback, v.size() > 1 ? v[1] : fallback};
-  };
-  memory::dims strides = vec_or(cp.strides, 1);
-  memory::dims dil = vec_or(cp.dilations, 1);
+  const SpatialGeometry geometry =
+      g.transposed ? conv_transpose_geometry(cp, g.src_shape, wshape) : conv_geometry(cp, g.src_shape, wshape);
+  memory::dims strides(geometry.strides.begin(), geometry.strides.end());
+  memory::dims dil(geometry.dilations.begin(), geometry.dilations.end());
   for (auto& d : dil) d -= 1;  // oneDNN counts dilation from 0
-  memory::dims pad_l{pads.begin[0], pads.begin[1]}, pad_r{pads.end[0], pads.end[1]};
+  memory::dims pad_l(geometry.pads_begin.begin(), geometry.pads_begin.end());
+  // ConvTranspose: oneDNN's right padding is what makes its output size ours, output_padding
+  // included (the padding ONNX adds at the end is a negative pad there).
+  memory::dims pad_r(geometry.pads_end.begin(), geometry.pads_end.end());
+  if (g.transposed)
+    for (size_t i = 0; i < pad_r.size(); ++i) {
+      const int64_t full = (geometry.input[i] - 1) * geometry.strides[i] + (geometry.kernel[i] - 1) * geometry.dilations[i] + 1;
+      pad_r[i] = full - geometry.pads_begin[i] - geometry.output[i];
+    }
+  // Plain weights as the graph stores them: Conv [M, C/g, kH, kW]; ConvTranspose [C, M/g, kH, kW],
+  // which oneDNN (output channels first) reads as iohw.
   memory::dims wdims;
   if (cp.group == 1) {
-    wdims = {wshape[0], wshape[1], wshape[2], wshape[3]};
-    prim.user_weights_md = memory::desc(wdims, memory::data_type::f32, memory::format_tag::oihw);
+    wdims = g.transposed ? memory::dims{wshape[1], wshape[0], wshape[2], wshape[3]}
+                         : memory::dims{wshape[0], wshape[1], wshape[2], wshape[3]};
+    prim.user_weights_md = memory::desc(wdims, memory::data_type::f32,
+                                        g.transposed ? memory::format_tag::iohw : memory::format_tag::oihw);
+  } else if (g.transposed) {
+    wdims = {cp.group, wshape[1], wshape[0] / cp.group, wshape[2], wshape[3]};
+    prim.user_weights_md = memory::desc(wdims, memory::data_type::f32, memory::format_tag::giohw);
   } else {
     wdims = {cp.group, wshape[0] / cp.group, wshape[1], wshape[2], wshape[3]};
     prim.user_weights_md = memory::desc(wdims, memory::data_type::f32, memory::format_tag::goihw);
@@ -75,19 +114,12 @@ ConvPrimitive make_conv_primitive(const ConvGeometry& g, const dnnl::engine& eng
   prim.bias_md = memory::desc({g.out_channels}, memory::data_type::f32, memory::format_tag::x);
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  auto desc = prim.has_bias
-                  ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                    dnnl::algorithm::convolution_direct, prim.src_md, weights_any,
-                                                    prim.bias_md, prim.dst_md, strides, dil, pad_l, pad_r)
-                  : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                    dnnl::algorithm::convolution_direct, prim.src_md, weights_any,
-                                                    prim.dst_md, strides, dil, pad_l, pad_r);
-  dnnl::convolution_forward::primitive_desc pd(desc, attr, engine);
-  prim.implementation = pd.impl_info_str();
-  prim.weights_md = pd.weights_desc();
-  prim.scratchpad_md = pd.scratchpad_desc();
-  prim.primitive = dnnl::convolution_forward(pd);
-  map_packed_positions(prim, engine);
+  if (g.transposed)
+    finish_primitive<dnnl::deconvolution_forward>(prim, dnnl::algorithm::deconvolution_direct, weights_any, strides,
+                                                  dil, pad_l, pad_r, attr, engine);
+  else
+    finish_primitive<dnnl::convolution_forward>(prim, dnnl::algorithm::convolution_direct, weights_any, strides, dil,
+                                                pad_l, pad_r, attr, engine);
   return prim;
 }
 

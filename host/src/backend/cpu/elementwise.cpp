@@ -50,6 +50,10 @@ void binary_blocked(OpType op, const BinaryBlockedArgs& args) {
 }
 
 void pointwise_blocked(const core::PointwiseStep& step, const float* x, float* y, int64_t count) {
+  if (step.op == core::PointwiseOp::Sigmoid || step.op == core::PointwiseOp::MulSigmoid) {
+    sigmoid_many(x, y, count, step.op == core::PointwiseOp::MulSigmoid);
+    return;
+  }
   for (int64_t i = 0; i < count; ++i) y[i] = core::apply_pointwise(step, x[i]);
 }
 

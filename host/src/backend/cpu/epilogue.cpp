@@ -65,12 +65,8 @@ void activation_pass(const std::vector<core::PointwiseStep>& activations, float*
       case core::PointwiseOp::Clip:
         for (int64_t i = 0; i < count; ++i) y[i] = core::clamp_nan(y[i], step.a, step.b);
         return;
-      case core::PointwiseOp::MulSigmoid:
-        for (int64_t i = 0; i < count; ++i) y[i] = core::detail::mul_rn(y[i], core::sigmoid(y[i]));
-        return;
-      case core::PointwiseOp::Sigmoid:
-        for (int64_t i = 0; i < count; ++i) y[i] = core::sigmoid(y[i]);
-        return;
+      case core::PointwiseOp::MulSigmoid: sigmoid_many(y, y, count, true); return;
+      case core::PointwiseOp::Sigmoid: sigmoid_many(y, y, count, false); return;
       case core::PointwiseOp::HardSigmoid:
         for (int64_t i = 0; i < count; ++i) y[i] = core::hard_sigmoid(y[i], step.a, step.b);
         return;

@@ -1,6 +1,9 @@
 // Running the plan for one tile on one thread: per-thread buffers, and the dispatch of each step
 // to oneDNN (convolutions, reorders), the fused epilogue, the blocked pooling or the reference
 // kernels.
+#include <algorithm>
+#include <cmath>
+#include <limits>
 #include <exception>
 
 #include "flipsweep/error.h"
@@ -85,8 +88,44 @@ void run_reorder(const CpuPlan& plan, const Step& st, const SlotWeights& slot, T
 
 }  // namespace
 
-void run_tile(const CpuPlan& plan, const SlotWeights& slot, ThreadState& ts, const dnnl::engine& engine) {
-  for (const Step& st : plan.steps) {
+bool run_steps_until_all_nan(const CpuPlan& plan, const SlotWeights& slot, ThreadState& ts,
+                             const dnnl::engine& engine, size_t begin, size_t end) {
+  for (size_t i = begin; i < end; ++i) {
+    run_steps(plan, slot, ts, engine, i, i + 1);
+    if (!plan.nan_reaches_output[i]) continue;
+    // Stops at the first number: on a tile that is not all NaN this costs one comparison.
+    const int id = plan.steps[i].output;
+    const float* v = data_of(plan, slot, ts, id);
+    const int64_t count = element_count(plan.shape(id));
+    int64_t k = 0;
+    while (k < count && std::isnan(v[k])) ++k;
+    if (k < count) continue;
+    Tensor& out = ts.values[static_cast<size_t>(plan.output)];
+    std::fill(out.data.begin(), out.data.end(), std::numeric_limits<float>::quiet_NaN());
+    return true;
+  }
+  return false;
+}
+
+void copy_live_values(const CpuPlan& plan, const ThreadState& from, ThreadState& to, size_t step) {
+  for (int id : plan.live_before[step]) {
+    const size_t v = static_cast<size_t>(id);
+    if (plan.blocked[v]) {
+      // Its extent with the channels padded to whole blocks, in place (ts.blocked points into
+      // the buffers).
+      Shape padded = plan.shape(id);
+      padded[1] = (padded[1] + plan.block - 1) / plan.block * plan.block;
+      std::copy_n(from.blocked[v], element_count(padded), to.blocked[v]);
+    } else {
+      to.values[v] = from.values[v];
+    }
+  }
+}
+
+void run_steps(const CpuPlan& plan, const SlotWeights& slot, ThreadState& ts, const dnnl::engine& engine, size_t begin,
+               size_t end) {
+  for (size_t step_index = begin; step_index < end; ++step_index) {
+    const Step& st = plan.steps[step_index];
     switch (st.kind) {
       case StepKind::Reference: run_reference(plan, st, slot, ts); break;
       case StepKind::FusedConv: run_fused_conv(plan, st, slot, ts, engine); break;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "flipsweep/backend/backend.h"
+#include "flipsweep/backend/cpu_sigmoid.h"
 #include "flipsweep/core/pointwise.h"
 #include "flipsweep/graph/graph.h"
 #include "flipsweep/model/weight_set.h"
@@ -45,6 +46,8 @@ enum class StepKind {
 struct Step {
   StepKind kind = StepKind::Reference;
   int node = -1;                      // activation node index (Reference, FusedConv: the conv)
+  std::vector<int> nodes;             // every activation node the step computes (FusedConv: the conv
+                                      // and what it absorbed); empty for reorders
   std::vector<int> inputs;            // value ids read
   int output = -1;                    // value id written
   // FusedConv only.
@@ -61,7 +64,7 @@ struct Step {
 
 // A oneDNN convolution compiled for the tile size, with its weight layout (conv.cpp).
 struct ConvPrimitive {
-  dnnl::convolution_forward primitive;
+  dnnl::primitive primitive;  // convolution_forward, or deconvolution_forward for a ConvTranspose
   memory::desc src_md, weights_md, dst_md, bias_md, user_weights_md, scratchpad_md;
   bool has_bias = false;
   int64_t out_channels = 0;
@@ -89,6 +92,15 @@ struct CpuPlan {
   std::vector<ConvPrimitive> convs;
   std::vector<int> conv_steps;  // indices of the FusedConv steps
   size_t scratchpad_bytes = 0;  // oneDNN scratchpad, the largest any conv needs
+  // For clean-prefix sharing (cpu_backend.cpp): per step, the weight values it reads (directly or
+  // through a slot's packed copies); per step index d (0 … steps.size()), the activations written
+  // before step d (or the input) that step d or a later one reads, i.e. what a trial branching
+  // off the shared clean computation at step d takes from it.
+  std::vector<std::vector<int>> step_weights;
+  std::vector<std::vector<int>> live_before;
+  // Per step: when its output is NaN in every element, so is the graph output, whatever the
+  // weights (every later step maps an all-NaN input to an all-NaN output; the all-NaN shortcut).
+  std::vector<bool> nan_reaches_output;
 
   const Shape& shape(int id) const { return shapes[static_cast<size_t>(id)]; }
   const Node& node(int index) const { return model->graph.activation_nodes[static_cast<size_t>(index)]; }
@@ -118,6 +130,7 @@ memory::desc activation_md(const Shape& shape, bool blocked, int block);
 
 struct ConvGeometry {
   const ConvParams* params = nullptr;
+  bool transposed = false;  // ConvTranspose: weight_shape is [C, M/group, kH, kW]
   Shape src_shape, weight_shape, dst_shape;  // dst_shape: the conv's own output
   memory::desc src_md;
   bool dst_blocked = false;
@@ -125,6 +138,10 @@ struct ConvGeometry {
   bool has_bias = false;
   int64_t out_channels = 0;
 };
+
+// Whether oneDNN's deconvolution can compute this ConvTranspose: not when the output is larger
+// than the full transposed output (a negative end pad, bias-only positions).
+bool transposed_conv_fits_onednn(const ConvParams& p, const Shape& x, const Shape& w);
 
 // Creates the primitive (the caller limits oneDNN to one thread first) and maps its packed
 // weight positions.
@@ -195,12 +212,23 @@ struct SlotWeights {
   std::vector<std::vector<float>> conv_weights;  // oneDNN layout, per conv primitive
   std::vector<std::vector<float>> epilogue_scale, epilogue_shift;  // BN folded per channel, per conv primitive
   bool loaded = false;
+  // Against the backend's clean reference weights: per value id, how many elements differ
+  // (bitwise), and the first step that reads a differing value (steps.size() when none does).
+  // Steps before it compute exactly what the clean weights compute.
+  std::vector<int64_t> differing;
+  size_t first_changed_step = 0;
 };
 
 // Backend::load_weights for one slot: copies the changed elements (or everything) and brings the
-// oneDNN-layout copies up to date.
+// oneDNN-layout copies and the differences from `reference` up to date.
 void load_slot(const CpuPlan& plan, SlotWeights& slot, const WeightSet& weights, const WeightChanges* changes,
-               const dnnl::engine& engine);
+               const WeightSet& reference, const dnnl::engine& engine);
+
+// Recounts a loaded slot's differences from a new clean reference.
+void compare_slot_with_reference(const CpuPlan& plan, SlotWeights& slot, const WeightSet& reference);
+
+// Whether two weight sets hold the same bits in every tensor.
+bool same_weight_bits(const WeightSet& a, const WeightSet& b);
 
 // ---- Running a tile (executor.cpp) ---------------------------------------------------------
 
@@ -216,8 +244,19 @@ struct ThreadState {
 // Allocates a thread's buffers on first use.
 void prepare_thread_state(const CpuPlan& plan, ThreadState& ts, const dnnl::engine& engine);
 
-// Runs every step on the tile already in ts.values[plan.input]; the result is in
-// ts.values[plan.output].
-void run_tile(const CpuPlan& plan, const SlotWeights& slot, ThreadState& ts, const dnnl::engine& engine);
+// Runs steps [begin, end) with `slot`'s weights on the values in `ts`; with begin 0 the tile must
+// be in ts.values[plan.input], and after the last step the result is in ts.values[plan.output].
+void run_steps(const CpuPlan& plan, const SlotWeights& slot, ThreadState& ts, const dnnl::engine& engine, size_t begin,
+               size_t end);
+
+// As run_steps, but after a step whose output is then NaN in every element, when NaN reaches the
+// graph output from there (CpuPlan::nan_reaches_output), fills the output with NaN, skips the
+// remaining steps and returns true.
+bool run_steps_until_all_nan(const CpuPlan& plan, const SlotWeights& slot, ThreadState& ts,
+                             const dnnl::engine& engine, size_t begin, size_t end);
+
+// Copies into `to` the activations that steps `step` onward read and earlier steps wrote
+// (plan.live_before[step]), so `to` can continue from `step` where `from` stands.
+void copy_live_values(const CpuPlan& plan, const ThreadState& from, ThreadState& to, size_t step);
 
 }  // namespace flipsweep::cpu

@@ -103,7 +103,11 @@ class PlanBuilder {
       computed_[static_cast<size_t>(s.output)] = true;
     }
     if (p_.blocked[static_cast<size_t>(p_.output)]) throw Error("internal: graph output left in a blocked layout");
+    for (Step& st : p_.steps)
+      if (st.nodes.empty() && st.node >= 0) st.nodes = {st.node};
     assign_blocked_buffers();
+    index_for_prefix_sharing();
+    index_for_all_nan();
     return std::move(p_);
   }
 
@@ -226,9 +230,12 @@ class PlanBuilder {
   }
 
   bool conv_is_fusable(const Node& n) const {
-    if (n.op != OpType::Conv || kernels_ != CpuKernels::Fast) return false;
+    if ((n.op != OpType::Conv && n.op != OpType::ConvTranspose) || kernels_ != CpuKernels::Fast) return false;
     if (shape(n.inputs[0]).size() != 4) return false;
     if (!is_weight(n.inputs[1]) || (n.inputs.size() > 2 && n.inputs[2] >= 0 && !is_weight(n.inputs[2]))) return false;
+    if (n.op == OpType::ConvTranspose &&
+        !transposed_conv_fits_onednn(std::get<ConvParams>(n.params), shape(n.inputs[0]), shape(n.inputs[1])))
+      return false;
     return true;
   }
 
@@ -238,6 +245,7 @@ class PlanBuilder {
     Step s;
     s.kind = StepKind::FusedConv;
     s.node = conv_node;
+    s.nodes = {conv_node};
     s.weight = conv.inputs[1];
     s.bias = conv.inputs.size() > 2 ? conv.inputs[2] : -1;
     int out = conv.outputs[0];
@@ -256,6 +264,7 @@ class PlanBuilder {
         s.bn_var = bn.inputs[4];
         s.bn_epsilon = std::get<BatchNormParams>(bn.params).epsilon;
         absorbed[static_cast<size_t>(next)] = true;
+        s.nodes.push_back(next);
         out = bn.outputs[0];
         next = sole_consumer(out);
       }
@@ -268,6 +277,7 @@ class PlanBuilder {
       if (other != out && !is_weight(other) && shape(other) == shape(out) && computed_[static_cast<size_t>(other)]) {
         s.residual = other;
         absorbed[static_cast<size_t>(next)] = true;
+        s.nodes.push_back(next);
         out = add.outputs[0];
         next = sole_consumer(out);
       }
@@ -279,6 +289,7 @@ class PlanBuilder {
       if (next >= 0 && pointwise_step_of(node(next), &step)) {
         s.activations.push_back(step);
         absorbed[static_cast<size_t>(next)] = true;
+        s.nodes.push_back(next);
         out = node(next).outputs[0];
         next = sole_consumer(out);
         continue;
@@ -287,6 +298,8 @@ class PlanBuilder {
       if (self_gated(out, &step, &gate, &product)) {
         s.activations.push_back(step);
         absorbed[static_cast<size_t>(gate)] = absorbed[static_cast<size_t>(product)] = true;
+        s.nodes.push_back(gate);
+        s.nodes.push_back(product);
         out = node(product).outputs[0];
         next = sole_consumer(out);
         continue;
@@ -307,6 +320,7 @@ class PlanBuilder {
 
     ConvGeometry g;
     g.params = &cp;
+    g.transposed = conv.op == OpType::ConvTranspose;
     g.src_shape = shape(src);
     g.weight_shape = shape(s.weight);
     g.dst_shape = shape(conv.outputs[0]);
@@ -384,6 +398,122 @@ class PlanBuilder {
       p_.blocked_buffer_floats = std::max(p_.blocked_buffer_floats, element_count(padded));
     }
     p_.blocked_buffer_count = owner.size();
+  }
+
+  // CpuPlan::step_weights and live_before (see there).
+  void index_for_prefix_sharing() {
+    const size_t steps = p_.steps.size();
+    const int graph_values = static_cast<int>(p_.graph_value_count());
+    auto weight = [&](int id) { return id >= 0 && id < graph_values && is_weight(id); };
+    std::vector<int> written_at(p_.shapes.size(), -1), last_read(p_.shapes.size(), -1);
+    last_read[static_cast<size_t>(p_.output)] = static_cast<int>(steps);
+    p_.step_weights.assign(steps, {});
+    for (size_t i = 0; i < steps; ++i) {
+      const Step& st = p_.steps[i];
+      std::vector<int>& reads = p_.step_weights[i];
+      for (int id : st.inputs)
+        if (weight(id)) reads.push_back(id);
+        else if (id >= 0) last_read[static_cast<size_t>(id)] = static_cast<int>(i);
+      for (int id : {st.weight, st.bias, st.bn_scale, st.bn_bias, st.bn_mean, st.bn_var})
+        if (weight(id)) reads.push_back(id);
+      std::sort(reads.begin(), reads.end());
+      reads.erase(std::unique(reads.begin(), reads.end()), reads.end());
+      written_at[static_cast<size_t>(st.output)] = static_cast<int>(i);
+    }
+    p_.live_before.assign(steps + 1, {});
+    for (size_t id = 0; id < p_.shapes.size(); ++id) {
+      const bool computed = static_cast<int>(id) == p_.input || written_at[id] >= 0;
+      if (!computed || last_read[id] < 0) continue;
+      // Live before d for written_at < d <= last_read (the input: from d = 0).
+      for (int d = written_at[id] + 1; d <= last_read[id]; ++d) p_.live_before[static_cast<size_t>(d)].push_back(static_cast<int>(id));
+    }
+  }
+
+  // Whether step `st` writes NaN to every output element when the values in `nan` are NaN in
+  // every element, whatever the weights. Only ops whose every output element reads at least one
+  // element of such an input through +, *, a comparison that keeps NaN, or a copy; anything else
+  // (Pad, ConvTranspose's bias-only positions, linear Resize, unknown ops) is false.
+  bool keeps_all_nan(const Step& st, const std::vector<bool>& nan) const {
+    auto is_nan = [&](int id) { return id >= 0 && !is_weight(id) && nan[static_cast<size_t>(id)]; };
+    bool any = false, all = true;  // all: every input, weights included (never NaN here)
+    for (int id : st.inputs) {
+      if (id < 0) continue;
+      any = any || is_nan(id);
+      all = all && is_nan(id);
+    }
+    if (!any) return false;
+    // Every window of a conv or pool holds at least one input element (not only padding).
+    auto windows_hold_input = [](const SpatialGeometry& g) {
+      for (size_t d = 0; d < g.kernel.size(); ++d) {
+        const int64_t extent = (g.kernel[d] - 1) * g.dilations[d];
+        if (g.pads_begin[d] > extent || g.pads_end[d] > extent || g.input[d] < 1) return false;
+      }
+      return true;
+    };
+    switch (st.kind) {
+      case StepKind::ToPlain:
+      case StepKind::ToBlocked:
+      case StepKind::GlobalAveragePoolBlocked:
+      case StepKind::BinaryBlocked:
+      case StepKind::PointwiseBlocked:
+      case StepKind::ResizeBlocked: return true;
+      case StepKind::ConcatBlocked: return all;
+      case StepKind::FusedConv: {
+        const Node& conv = node(st.node);
+        if (conv.op != OpType::Conv) return false;
+        return windows_hold_input(conv_geometry(std::get<ConvParams>(conv.params), shape(conv.inputs[0]),
+                                                shape(conv.inputs[1])));
+      }
+      case StepKind::PoolBlocked:
+      case StepKind::Reference: break;
+    }
+    const Node& n = node(st.node);
+    switch (n.op) {
+      case OpType::Relu: case OpType::LeakyRelu: case OpType::Clip: case OpType::Sigmoid: case OpType::HardSigmoid:
+      case OpType::Tanh: case OpType::Softsign: case OpType::Atan: case OpType::HardSwish: case OpType::Identity:
+      case OpType::Dropout: case OpType::Flatten: case OpType::Reshape: case OpType::Transpose: case OpType::Slice:
+      case OpType::Add: case OpType::Sub: case OpType::Mul: case OpType::Div: case OpType::Softmax:
+      case OpType::ReduceMean: case OpType::GlobalAveragePool:
+        return element_count(shape(st.output)) > 0;
+      case OpType::BatchNormalization: return is_nan(st.inputs[0]);
+      case OpType::Concat: return all;
+      case OpType::Resize: return std::get<ResizeParams>(n.params).mode == ResizeMode::Nearest;
+      case OpType::MaxPool:
+      case OpType::AveragePool: {
+        const PoolParams& pp = std::get<PoolParams>(n.params);
+        const SpatialGeometry g = pool_geometry(pp, shape(n.inputs[0]));
+        return windows_hold_input(g);
+      }
+      case OpType::Gemm: {
+        // y = alpha * (A B) + beta * C with a reduction of at least one term: NaN in A or B.
+        const Shape& a = shape(n.inputs[0]);
+        const GemmParams& gp = std::get<GemmParams>(n.params);
+        const int64_t k = gp.trans_a ? a[0] : a[a.size() - 1];
+        return k > 0 && (is_nan(st.inputs[0]) || is_nan(st.inputs[1]));
+      }
+      case OpType::MatMul: {
+        const Shape& a = shape(n.inputs[0]);
+        return a[a.size() - 1] > 0;
+      }
+      default: return false;
+    }
+  }
+
+  // CpuPlan::nan_reaches_output: for each step, whether NaN in all of its output flows through
+  // every later step to the graph output.
+  void index_for_all_nan() {
+    const size_t steps = p_.steps.size();
+    p_.nan_reaches_output.assign(steps, false);
+    for (size_t i = 0; i < steps; ++i) {
+      const int out = p_.steps[i].output;
+      // A blocked value with padded channels would hold zeros in its padding lanes.
+      if (p_.blocked[static_cast<size_t>(out)] && shape(out)[1] % p_.block != 0) continue;
+      std::vector<bool> nan(p_.shapes.size(), false);
+      nan[static_cast<size_t>(out)] = true;
+      for (size_t j = i + 1; j < steps; ++j)
+        if (keeps_all_nan(p_.steps[j], nan)) nan[static_cast<size_t>(p_.steps[j].output)] = true;
+      p_.nan_reaches_output[i] = nan[static_cast<size_t>(p_.output)];
+    }
   }
 
   int to_plain(int id) { return reordered_copy(id, false); }
