@@ -623,7 +623,8 @@ TEST(CpuBlockedSteps, MatchTheReferenceKernels) {
 // kernel 2 stride 2 (the U-Nets), kernel 3 stride 2 with pads and output_padding, grouped, with a
 // bias and BatchNorm + Relu absorbed, and stride 3 > kernel 2 (outputs no tap reaches hold the
 // bias only) — each as the reference kernel computes it, an Inf weight and a NaN pixel included.
-// An output_shape larger than the full transposed output stays on the reference kernel.
+// An output_shape larger than the full transposed output, or an output_padding past the end pad,
+// stays on the reference kernel.
 TEST(CpuConvTranspose, RunsInOneDnnAndMatchesTheReferenceKernels) {
   ModelBuilder b;
   b.input("x", {1, 16, 5, 5});
@@ -647,7 +648,12 @@ TEST(CpuConvTranspose, RunsInOneDnnAndMatchesTheReferenceKernels) {
   auto& t5 = b.node("ConvTranspose", {"u4", "w5"}, "y", "larger_output_shape");
   add_ints_attribute(t5, "strides", {2, 2});
   add_ints_attribute(t5, "output_shape", {124, 124});  // the full output is 2*59 + 2 = 120
-  b.output("y");
+  // output_padding past the end pad: oneDNN's end pad would be negative (reference kernel).
+  b.random_initializer("w6", {16, 16, 3, 3}, 31, 0.1f);
+  auto& t6 = b.node("ConvTranspose", {"y", "w6"}, "z", "output_padding_past_pad");
+  add_ints_attribute(t6, "strides", {2, 2});
+  add_ints_attribute(t6, "output_padding", {1, 1});
+  b.output("z");
   Model m = b.load();
   m.stored[static_cast<size_t>(m.graph.find_value("w2"))].data[5 * 8 * 9 + 13] = INFINITY;
   std::vector<float> images(2 * 16 * 25);
@@ -659,14 +665,69 @@ TEST(CpuConvTranspose, RunsInOneDnnAndMatchesTheReferenceKernels) {
   for (const CpuPlanEntry& e : describe_cpu_plan(m, options)) {
     kinds[e.kind]++;
     if (e.kind == "conv") EXPECT_NE(e.implementation.rfind("ref", 0), 0u) << e.node << ": " << e.implementation;
-    if (e.kind == "reference") EXPECT_EQ(e.node, "larger_output_shape");
+    if (e.kind == "reference") EXPECT_TRUE(e.node == "larger_output_shape" || e.node == "output_padding_past_pad") << e.node;
   }
   EXPECT_EQ(kinds["conv"], 4);
-  EXPECT_EQ(kinds["reference"], 1);
+  EXPECT_EQ(kinds["reference"], 2);
   const std::vector<float> fast = run_cpu(m, images, 2, CpuKernels::Fast);
   const int nan_count = expect_fast_matches_reference(fast, run_cpu(m, images, 2, CpuKernels::Reference));
   EXPECT_GT(nan_count, 0) << "the NaN pixel and the Inf weight must reach the output";
   EXPECT_LT(nan_count, static_cast<int>(fast.size())) << "the bias-only positions are not NaN";
+}
+
+// The all-NaN shortcut stops a slot's pass only where NaN would reach every output. Here the first
+// conv's weights are all NaN, so its output is; but a dilated conv after it has a window whose two
+// taps both fall in padding (1x1 input, kernel 2, dilation 2, pads 1), so its output is the bias
+// alone and the model's output is finite: the shortcut must not fire. With a 3x3 conv (every
+// window on the input) in its place it must, and give NaN where the full pass does.
+TEST(CpuAllNan, StopsOnlyWhereNanReachesEveryOutput) {
+  for (bool reaches : {false, true}) {
+    SCOPED_TRACE(reaches ? "3x3 conv: NaN reaches the output" : "dilated conv: bias only");
+    ModelBuilder b;
+    b.input("x", {1, 16, 1, 1});
+    b.random_initializer("w1", {16, 16, 1, 1}, 41, 0.3f).random_initializer("b2", {8}, 43, 0.5f);
+    if (reaches) {
+      b.random_initializer("w2", {8, 16, 3, 3}, 42, 0.3f);
+      add_ints_attribute(b.node("Conv", {"x", "w1"}, "c1", "conv1"), "pads", {0, 0, 0, 0});
+      add_ints_attribute(b.node("Conv", {"c1", "w2", "b2"}, "y", "conv2"), "pads", {1, 1, 1, 1});
+    } else {
+      b.random_initializer("w2", {8, 16, 2, 2}, 42, 0.3f);
+      b.node("Conv", {"x", "w1"}, "c1", "conv1");
+      auto& dilated = b.node("Conv", {"c1", "w2", "b2"}, "y", "conv2");
+      add_ints_attribute(dilated, "pads", {1, 1, 1, 1});
+      add_ints_attribute(dilated, "dilations", {2, 2});
+    }
+    b.output("y");
+    Model m = b.load();
+    const WeightSet clean = WeightPreparation(m).prepare_clean();
+    WeightSet faulted = clean;
+    const int w1 = m.graph.find_value("w1");
+    std::fill(faulted.tensors[static_cast<size_t>(w1)].data.begin(), faulted.tensors[static_cast<size_t>(w1)].data.end(),
+              NAN);
+    WeightChanges changes(1);
+    changes[0].value = w1;
+    changes[0].all = true;
+    std::vector<float> images(2 * 16);
+    for (size_t i = 0; i < images.size(); ++i) images[i] = std::cos(0.5f * static_cast<float>(i));
+    std::vector<std::vector<float>> outputs;
+    for (bool shortcuts : {true, false}) {
+      BackendOptions options;
+      options.batch_size = 2;
+      options.threads = 1;
+      options.shortcuts = shortcuts;
+      auto backend = make_cpu_backend(m, options, 1);
+      backend->load_weights(0, clean);
+      backend->load_weights(0, faulted, &changes);
+      outputs.emplace_back(static_cast<size_t>(2 * backend->output_size()));
+      backend->run({0}, images.data(), 2, outputs.back().data());
+      if (shortcuts) EXPECT_EQ(backend->shortcut_taken(0), reaches ? "all-nan" : "");
+    }
+    for (size_t i = 0; i < outputs[0].size(); ++i) {
+      EXPECT_EQ(std::isnan(outputs[0][i]), reaches) << i;
+      if (!reaches) EXPECT_EQ(outputs[0][i], outputs[1][i]) << i;
+      EXPECT_EQ(std::isnan(outputs[0][i]), std::isnan(outputs[1][i])) << i;
+    }
+  }
 }
 
 // A Slice whose step is INT64_MAX reads one element per axis (and computes no overflowing stride).

@@ -575,7 +575,7 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
   };
   constexpr size_t kSignatureBudget = size_t{4} << 20;  // entries (16 bytes each) kept per configuration
   constexpr size_t kRecordCost = 8;
-  int64_t shortcut_clean = 0, shortcut_same = 0, shortcut_prefix = 0;
+  int64_t shortcut_clean = 0, shortcut_same = 0, shortcut_prefix = 0, shortcut_all_nan = 0;
 
   for (size_t model_index = 0; model_index < models.size(); ++model_index) {
     const PreparedModel& p = models[model_index];
@@ -759,10 +759,9 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
           double restore_seconds = 0.0;
           if (st.slot >= 0) {
             const std::string taken = backend->shortcut_taken(st.slot);
-            if (!taken.empty()) {
-              st.shortcut = taken;
-              ++shortcut_prefix;
-            }
+            if (!taken.empty()) st.shortcut = taken;
+            shortcut_prefix += taken.rfind("clean-prefix:", 0) == 0;
+            shortcut_all_nan += taken.find("all-nan") != std::string::npos;
             // The slot back to clean, the same O(faults) way the trial was applied.
             const auto restore_start = std::chrono::steady_clock::now();
             backend->load_weights(st.slot, weights, &st.undo);
@@ -865,10 +864,11 @@ void run_campaign(const CampaignConfig& config, const CampaignOptions& options) 
     std::cout << fmt::format("shortcuts: {} trial(s) without an activation pass ({} with the clean weights, {} with "
                              "the same trial's at an earlier BER); --no-shortcuts runs them all\n",
                              shortcut_clean + shortcut_same, shortcut_clean, shortcut_same);
-  if (shortcut_prefix > 0)
+  if (shortcut_prefix + shortcut_all_nan > 0)
     std::cout << fmt::format("shortcuts: {} trial(s) took the layers before their first changed one from the clean "
-                             "computation shared by their block (clean-prefix)\n",
-                             shortcut_prefix);
+                             "computation their block shared (clean-prefix), {} skipped the layers after all "
+                             "activations of an image tile were NaN (all-nan)\n",
+                             shortcut_prefix, shortcut_all_nan);
 }
 
 std::string report_campaign(const std::string& folder) {

@@ -89,8 +89,9 @@ class Backend {
   virtual bool keeps_dataset_resident() const { return false; }
 
   // Since `slot` was last loaded, what run() skipped for it: "clean-prefix:<node>" when it did not
-  // compute the layers before node <node> but took them from a computation shared with the other
-  // slots of the run (its weights equal the clean ones there), "all-nan" when an image tile's
+  // compute the layers before node <node> for this slot alone but took them from the clean
+  // computation that its group of slots ran once per image tile (its weights equal the clean ones
+  // there), "all-nan" when an image tile's
   // activations were all NaN after a layer from which NaN reaches every output, and the rest was
   // skipped; both joined by ';'; empty when the slot ran every layer itself.
   virtual std::string shortcut_taken(int slot) const { return {}; }

@@ -33,9 +33,10 @@ struct TrialRecord {
   std::string flips_per_tensor;  // "name:count;name:count" for tensors with faults
   // The shortcut the trial took: "none" (evaluated in full), "clean" (its effective weights are
   // the clean ones), "same-as-ber:<ber>" (the same trial's effective weights at that BER,
-  // evaluated earlier in the same run) or "clean-prefix:<node>" (evaluated from that node on, the
-  // layers before taken from the clean computation its block shared). Never changes the other
-  // columns.
+  // evaluated earlier in the same run), or what the pass skipped: "clean-prefix:<node>" (evaluated
+  // from that node on, the layers before taken from the clean computation its block shared) and/or
+  // "all-nan" (a tile was all NaN after a layer from which NaN reaches every output), joined by
+  // ';'. Never changes the other columns.
   std::string shortcut = "none";
   int64_t images = -1;  // images the trial was scored on; -1 in files from before the column
 };

@@ -64,12 +64,19 @@ void finish_primitive(ConvPrimitive& prim, dnnl::algorithm algorithm, const memo
   map_packed_positions(prim, engine);
 }
 
+// oneDNN's right padding of a deconvolution: what makes its output size ours (output_padding and
+// an output_shape included).
+int64_t deconvolution_pad_end(const SpatialGeometry& g, size_t i) {
+  const int64_t full = (g.input[i] - 1) * g.strides[i] + (g.kernel[i] - 1) * g.dilations[i] + 1;
+  return full - g.pads_begin[i] - g.output[i];
+}
+
 }  // namespace
 
 bool transposed_conv_fits_onednn(const ConvParams& p, const Shape& x, const Shape& w) {
   const SpatialGeometry g = conv_transpose_geometry(p, x, w);
   for (size_t i = 0; i < g.pads_begin.size(); ++i)
-    if (g.pads_begin[i] < 0 || g.pads_end[i] < 0) return false;
+    if (g.pads_begin[i] < 0 || deconvolution_pad_end(g, i) < 0) return false;
   return true;
 }
 
@@ -83,14 +90,9 @@ ConvPrimitive make_conv_primitive(const ConvGeometry& g, const dnnl::engine& eng
   memory::dims dil(geometry.dilations.begin(), geometry.dilations.end());
   for (auto& d : dil) d -= 1;  // oneDNN counts dilation from 0
   memory::dims pad_l(geometry.pads_begin.begin(), geometry.pads_begin.end());
-  // ConvTranspose: oneDNN's right padding is what makes its output size ours, output_padding
-  // included (the padding ONNX adds at the end is a negative pad there).
   memory::dims pad_r(geometry.pads_end.begin(), geometry.pads_end.end());
   if (g.transposed)
-    for (size_t i = 0; i < pad_r.size(); ++i) {
-      const int64_t full = (geometry.input[i] - 1) * geometry.strides[i] + (geometry.kernel[i] - 1) * geometry.dilations[i] + 1;
-      pad_r[i] = full - geometry.pads_begin[i] - geometry.output[i];
-    }
+    for (size_t i = 0; i < pad_r.size(); ++i) pad_r[i] = deconvolution_pad_end(geometry, i);
   // Plain weights as the graph stores them: Conv [M, C/g, kH, kW]; ConvTranspose [C, M/g, kH, kW],
   // which oneDNN (output channels first) reads as iohw.
   memory::dims wdims;

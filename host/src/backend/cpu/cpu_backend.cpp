@@ -93,8 +93,9 @@ class CpuBackend final : public Backend {
     };
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return first_changed(a) < first_changed(b); });
     int64_t groups = static_cast<int64_t>(slots.size());
+    // At least two items per thread, so that the last items do not leave a thread idle long.
     if (options_.shortcuts && slots.size() > 1)
-      groups = std::min<int64_t>(groups, std::max<int64_t>(1, (threads_ + tiles - 1) / std::max<int64_t>(tiles, 1)));
+      groups = std::min<int64_t>(groups, std::max<int64_t>(1, (2 * threads_ + tiles - 1) / std::max<int64_t>(tiles, 1)));
     auto group_begin = [&](int64_t g) { return static_cast<size_t>(g * static_cast<int64_t>(slots.size()) / groups); };
     // Reported only when a layer with weights was shared (not just the input's reorder).
     for (int64_t g = 0; g < groups; ++g)

@@ -99,7 +99,7 @@ bool run_steps_until_all_nan(const CpuPlan& plan, const SlotWeights& slot, Threa
     const int64_t count = element_count(plan.shape(id));
     int64_t k = 0;
     while (k < count && std::isnan(v[k])) ++k;
-    if (k < count) continue;
+    if (count == 0 || k < count) continue;
     Tensor& out = ts.values[static_cast<size_t>(plan.output)];
     std::fill(out.data.begin(), out.data.end(), std::numeric_limits<float>::quiet_NaN());
     return true;

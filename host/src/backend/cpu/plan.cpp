@@ -441,13 +441,22 @@ class PlanBuilder {
       any = any || is_nan(id);
       all = all && is_nan(id);
     }
-    if (!any) return false;
-    // Every window of a conv or pool holds at least one input element (not only padding).
+    // An empty output is not "all NaN"; an empty input gives no NaN to pass on.
+    if (!any || element_count(shape(st.output)) == 0) return false;
+    for (int id : st.inputs)
+      if (is_nan(id) && element_count(shape(id)) == 0) return false;
+    // Every window of a conv or pool has a tap on an input element (not only padding, and not
+    // only the gaps of a dilated kernel): checked position by position, per spatial axis.
     auto windows_hold_input = [](const SpatialGeometry& g) {
-      for (size_t d = 0; d < g.kernel.size(); ++d) {
-        const int64_t extent = (g.kernel[d] - 1) * g.dilations[d];
-        if (g.pads_begin[d] > extent || g.pads_end[d] > extent || g.input[d] < 1) return false;
-      }
+      for (size_t d = 0; d < g.kernel.size(); ++d)
+        for (int64_t o = 0; o < g.output[d]; ++o) {
+          bool tap_on_input = false;
+          for (int64_t t = 0; t < g.kernel[d] && !tap_on_input; ++t) {
+            const int64_t position = o * g.strides[d] - g.pads_begin[d] + t * g.dilations[d];
+            tap_on_input = position >= 0 && position < g.input[d];
+          }
+          if (!tap_on_input) return false;
+        }
       return true;
     };
     switch (st.kind) {
@@ -474,7 +483,7 @@ class PlanBuilder {
       case OpType::Dropout: case OpType::Flatten: case OpType::Reshape: case OpType::Transpose: case OpType::Slice:
       case OpType::Add: case OpType::Sub: case OpType::Mul: case OpType::Div: case OpType::Softmax:
       case OpType::ReduceMean: case OpType::GlobalAveragePool:
-        return element_count(shape(st.output)) > 0;
+        return true;
       case OpType::BatchNormalization: return is_nan(st.inputs[0]);
       case OpType::Concat: return all;
       case OpType::Resize: return std::get<ResizeParams>(n.params).mode == ResizeMode::Nearest;

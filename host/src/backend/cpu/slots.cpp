@@ -60,7 +60,9 @@ void repack(const CpuPlan& plan, SlotWeights& s, const std::vector<bool>* change
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
 bool same_tensor_bits(const Tensor& a, const Tensor& b) {
-  return a.shape == b.shape && std::memcmp(a.ptr(), b.ptr(), a.data.size() * sizeof(float)) == 0;
+  if (a.shape != b.shape || a.data.size() != b.data.size()) return false;
+  // memcmp may not be given the null data() of an empty tensor (non-weight entries are empty).
+  return a.data.empty() || std::memcmp(a.ptr(), b.ptr(), a.data.size() * sizeof(float)) == 0;
 }
 
 int64_t count_differing(const Tensor& value, const Tensor* reference) {
