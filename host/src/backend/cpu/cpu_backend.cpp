@@ -85,7 +85,7 @@ class CpuBackend final : public Backend {
     const int64_t tiles = (count + tile_images - 1) / tile_images;
     const size_t steps = plan_.steps.size();
     // Slot positions by first changed step, cut into groups that share one clean computation per
-    // tile: as few groups as keep every thread busy (one per slot without sharing).
+    // tile: as few groups as give every thread two items (one group per slot without shortcuts).
     std::vector<size_t> order(slots.size());
     std::iota(order.begin(), order.end(), size_t{0});
     auto first_changed = [&](size_t position) {
