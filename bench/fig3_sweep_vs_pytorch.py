@@ -33,7 +33,6 @@ import datetime
 import gzip
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "python"))
 sys.path.insert(0, HERE)
 import flipsweep_models  # noqa: E402
+from pytorch_trial_loop import FlatWeights, load_onnx_weights  # noqa: E402
 
 BERS = [1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3]
 FASHION = "/usr/share/datasets/fashion-mnist"
@@ -105,7 +105,6 @@ def read_idx(path):
 
 
 def load_model(config):
-    from pytorch_trial_loop import load_onnx_weights
     model = flipsweep_models.resnet20(num_classes=10, in_channels=1, saf=None if config == "none" else config)
     why_not = load_onnx_weights(model, model_path(config))
     if why_not is not None:
@@ -123,17 +122,7 @@ def pytorch_sweep(configs, trials, images, batches):
     with torch.inference_mode():
         for config in configs:
             model = load_model(config)
-            targets = [m.weight for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
-            count = sum(p.numel() for p in targets)
-            flat = torch.empty(count, dtype=torch.float32)
-            offset = 0
-            for p in targets:
-                n = p.numel()
-                flat[offset:offset + n].copy_(p.detach().reshape(-1))
-                p.data = flat[offset:offset + n].view_as(p)
-                offset += n
-            clean = flat.clone()
-            words = flat.view(torch.int32)
+            weights = FlatWeights(model, torch.device("cpu"))
 
             def evaluate(batch):
                 correct = 0
@@ -153,16 +142,11 @@ def pytorch_sweep(configs, trials, images, batches):
             for ber in BERS:
                 correct = 0
                 for _ in range(trials):
-                    flat.copy_(clean)
-                    mask = torch.zeros(count, dtype=torch.int32)
-                    for bit in range(32):
-                        hit = torch.rand(count, generator=generator) < ber
-                        mask |= hit.to(torch.int32) << bit
-                    words.bitwise_xor_(mask)
+                    weights.inject(ber, generator)
                     correct += evaluate(best)
                 top1[config].append(100.0 * correct / (trials * images))
             total += time.perf_counter() - t0
-            flat.copy_(clean)
+            weights.restore()
             print(f"  pytorch {config}: best batch {best} ({', '.join(f'{b}: {v:.0f}' for b, v in speed.items())} "
                   f"images/s clean)", flush=True)
     return total, top1

@@ -95,6 +95,43 @@ def load_onnx_weights(model, onnx_path):
     return None
 
 
+class FlatWeights:
+    """All conv and linear weights of `model` as views into one flat fp32 buffer, with its fault-free
+    copy: the baseline's fault model (every stored bit of those weights flips with probability BER)."""
+
+    def __init__(self, model, device):
+        import torch
+        import torch.nn as nn
+        targets = [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        self.count = sum(p.numel() for p in targets)
+        self.device = device
+        self.flat = torch.empty(self.count, dtype=torch.float32, device=device)
+        offset = 0
+        with torch.no_grad():
+            for p in targets:
+                n = p.numel()
+                self.flat[offset:offset + n].copy_(p.detach().reshape(-1))
+                p.data = self.flat[offset:offset + n].view_as(p)
+                offset += n
+        self.clean = self.flat.clone()
+        self.words = self.flat.view(torch.int32)
+
+    def inject(self, ber, generator):
+        """Copies the clean weights back, then XORs a per-bit Bernoulli mask (32 torch.rand draws over
+        the buffer, one per bit position) into the words. Returns the mask."""
+        import torch
+        self.flat.copy_(self.clean)
+        mask = torch.zeros(self.count, dtype=torch.int32, device=self.device)
+        for bit in range(32):
+            hit = torch.rand(self.count, generator=generator, device=self.device) < ber
+            mask |= hit.to(torch.int32) << bit
+        self.words.bitwise_xor_(mask)
+        return mask
+
+    def restore(self):
+        self.flat.copy_(self.clean)
+
+
 def build_model(name, onnx_path):
     """Returns (model, how the weights were obtained)."""
     import torch
@@ -120,7 +157,6 @@ def build_model(name, onnx_path):
 def loop(args):
     import numpy as np
     import torch
-    import torch.nn as nn
     import gpu_parity
 
     device = torch.device(args.device)
@@ -145,19 +181,8 @@ def loop(args):
     mean = torch.tensor(mean_l, device=device).view(1, -1, 1, 1)
     std = torch.tensor(std_l, device=device).view(1, -1, 1, 1)
 
-    # All conv/linear weights as views into one flat fp32 buffer; `clean` is its fault-free copy.
-    targets = [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    count = sum(p.numel() for p in targets)
-    flat = torch.empty(count, dtype=torch.float32, device=device)
-    offset = 0
-    with torch.no_grad():
-        for p in targets:
-            n = p.numel()
-            flat[offset:offset + n].copy_(p.detach().reshape(-1))
-            p.data = flat[offset:offset + n].view_as(p)
-            offset += n
-    clean = flat.clone()
-    words = flat.view(torch.int32)
+    weights = FlatWeights(model, device)
+    count = weights.count
     generator = torch.Generator(device=device)
     generator.manual_seed(args.seed)
     torch.backends.cudnn.benchmark = True
@@ -168,15 +193,6 @@ def loop(args):
             x = (x_u8[first:first + batch].float() / 255.0 - mean) / std
             correct += (model(x).argmax(1) == y[first:first + batch]).sum()
         return correct  # stays on the device: no sync per pass
-
-    def inject():
-        flat.copy_(clean)
-        mask = torch.zeros(count, dtype=torch.int32, device=device)
-        for bit in range(32):
-            hit = torch.rand(count, generator=generator, device=device) < args.ber
-            mask |= hit.to(torch.int32) << bit
-        words.bitwise_xor_(mask)
-        return mask
 
     results = {"model": args.model, "device": str(device), "torch_version": torch.__version__, "images": images,
                "trials": args.trials, "ber": args.ber, "target_weights": count, "weights_from": weights_from,
@@ -190,7 +206,7 @@ def loop(args):
             allow = mode == "tf32"
             torch.backends.cudnn.allow_tf32 = allow
             torch.backends.cuda.matmul.allow_tf32 = allow
-            flat.copy_(clean)
+            weights.restore()
             timings = {}
             for batch in batches:  # warm-up (cuDNN autotuning) then one timed clean pass each
                 evaluate(batch)
@@ -205,14 +221,14 @@ def loop(args):
             flips = 0
             corrects = []
             for _ in range(args.trials):
-                mask = inject()
+                mask = weights.inject(args.ber, generator)
                 corrects.append(evaluate(best))
                 if args.count_flips:
                     flips += int(torch.sum(torch.stack([(mask >> b) & 1 for b in range(32)]).to(torch.int64)).item())
             top1_sum = sum(int(c.item()) for c in corrects)  # one sync at the end
             sync()
             seconds = time.perf_counter() - t0
-            flat.copy_(clean)
+            weights.restore()
             rate = args.trials * images / seconds
             results["modes"][mode] = {"best_batch": best, "clean_images_per_s": timings, "seconds": seconds,
                                       "image_trials_per_s": rate, "clean_top1": 100.0 * clean_correct / images,

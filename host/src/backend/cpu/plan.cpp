@@ -429,22 +429,16 @@ class PlanBuilder {
     }
   }
 
-  // Whether step `st` writes NaN to every output element when the values in `nan` are NaN in
-  // every element, whatever the weights. Only ops whose every output element reads at least one
-  // element of such an input through +, *, a comparison that keeps NaN, or a copy; anything else
-  // (Pad, ConvTranspose's bias-only positions, linear Resize, unknown ops) is false.
-  bool keeps_all_nan(const Step& st, const std::vector<bool>& nan) const {
-    auto is_nan = [&](int id) { return id >= 0 && !is_weight(id) && nan[static_cast<size_t>(id)]; };
-    bool any = false, all = true;  // all: every input, weights included (never NaN here)
-    for (int id : st.inputs) {
-      if (id < 0) continue;
-      any = any || is_nan(id);
-      all = all && is_nan(id);
-    }
-    // An empty output is not "all NaN"; an empty input gives no NaN to pass on.
-    if (!any || element_count(shape(st.output)) == 0) return false;
+  // Which inputs of a step, all NaN, make every element of its output NaN whatever the weights.
+  // Only ops whose every output element reads at least one element of such an input through +, *,
+  // a comparison that keeps NaN, or a copy; anything else (Pad, ConvTranspose's bias-only
+  // positions, linear Resize, unknown ops, empty values) is Never.
+  enum class NanRule { Never, AnyInput, EveryInput, FirstInput, FirstTwoInputs };
+
+  NanRule nan_rule(const Step& st) const {
+    if (element_count(shape(st.output)) == 0) return NanRule::Never;
     for (int id : st.inputs)
-      if (is_nan(id) && element_count(shape(id)) == 0) return false;
+      if (id >= 0 && !is_weight(id) && element_count(shape(id)) == 0) return NanRule::Never;
     // Every window of a conv or pool has a tap on an input element (not only padding, and not
     // only the gaps of a dilated kernel): checked position by position, per spatial axis.
     auto windows_hold_input = [](const SpatialGeometry& g) {
@@ -459,19 +453,22 @@ class PlanBuilder {
         }
       return true;
     };
+    const auto when = [](bool holds, NanRule rule) { return holds ? rule : NanRule::Never; };
     switch (st.kind) {
       case StepKind::ToPlain:
       case StepKind::ToBlocked:
       case StepKind::GlobalAveragePoolBlocked:
       case StepKind::BinaryBlocked:
       case StepKind::PointwiseBlocked:
-      case StepKind::ResizeBlocked: return true;
-      case StepKind::ConcatBlocked: return all;
+      case StepKind::ResizeBlocked: return NanRule::AnyInput;
+      case StepKind::ConcatBlocked: return NanRule::EveryInput;
       case StepKind::FusedConv: {
+        // The conv's input and the absorbed residual.
         const Node& conv = node(st.node);
-        if (conv.op != OpType::Conv) return false;
-        return windows_hold_input(conv_geometry(std::get<ConvParams>(conv.params), shape(conv.inputs[0]),
-                                                shape(conv.inputs[1])));
+        if (conv.op != OpType::Conv) return NanRule::Never;
+        return when(windows_hold_input(conv_geometry(std::get<ConvParams>(conv.params), shape(conv.inputs[0]),
+                                                     shape(conv.inputs[1]))),
+                    NanRule::AnyInput);
       }
       case StepKind::PoolBlocked:
       case StepKind::Reference: break;
@@ -483,35 +480,36 @@ class PlanBuilder {
       case OpType::Dropout: case OpType::Flatten: case OpType::Reshape: case OpType::Transpose: case OpType::Slice:
       case OpType::Add: case OpType::Sub: case OpType::Mul: case OpType::Div: case OpType::Softmax:
       case OpType::ReduceMean: case OpType::GlobalAveragePool:
-        return true;
-      case OpType::BatchNormalization: return is_nan(st.inputs[0]);
-      case OpType::Concat: return all;
-      case OpType::Resize: return std::get<ResizeParams>(n.params).mode == ResizeMode::Nearest;
+        return NanRule::AnyInput;
+      case OpType::BatchNormalization: return NanRule::FirstInput;
+      case OpType::Concat: return NanRule::EveryInput;
+      case OpType::Resize:
+        return when(std::get<ResizeParams>(n.params).mode == ResizeMode::Nearest, NanRule::FirstInput);
       case OpType::MaxPool:
-      case OpType::AveragePool: {
-        const PoolParams& pp = std::get<PoolParams>(n.params);
-        const SpatialGeometry g = pool_geometry(pp, shape(n.inputs[0]));
-        return windows_hold_input(g);
-      }
+      case OpType::AveragePool:
+        return when(windows_hold_input(pool_geometry(std::get<PoolParams>(n.params), shape(n.inputs[0]))),
+                    NanRule::AnyInput);
       case OpType::Gemm: {
         // y = alpha * (A B) + beta * C with a reduction of at least one term: NaN in A or B.
         const Shape& a = shape(n.inputs[0]);
-        const GemmParams& gp = std::get<GemmParams>(n.params);
-        const int64_t k = gp.trans_a ? a[0] : a[a.size() - 1];
-        return k > 0 && (is_nan(st.inputs[0]) || is_nan(st.inputs[1]));
+        const int64_t k = std::get<GemmParams>(n.params).trans_a ? a[0] : a[a.size() - 1];
+        return when(k > 0, NanRule::FirstTwoInputs);
       }
       case OpType::MatMul: {
         const Shape& a = shape(n.inputs[0]);
-        return a[a.size() - 1] > 0;
+        return when(a[a.size() - 1] > 0, NanRule::AnyInput);
       }
-      default: return false;
+      default: return NanRule::Never;
     }
   }
 
   // CpuPlan::nan_reaches_output: for each step, whether NaN in all of its output flows through
-  // every later step to the graph output.
+  // every later step to the graph output. Each step's rule is found once; the walk per step only
+  // tests which of its inputs are NaN.
   void index_for_all_nan() {
     const size_t steps = p_.steps.size();
+    std::vector<NanRule> rules(steps);
+    for (size_t j = 0; j < steps; ++j) rules[j] = nan_rule(p_.steps[j]);
     p_.nan_reaches_output.assign(steps, false);
     for (size_t i = 0; i < steps; ++i) {
       const int out = p_.steps[i].output;
@@ -519,8 +517,23 @@ class PlanBuilder {
       if (p_.blocked[static_cast<size_t>(out)] && shape(out)[1] % p_.block != 0) continue;
       std::vector<bool> nan(p_.shapes.size(), false);
       nan[static_cast<size_t>(out)] = true;
-      for (size_t j = i + 1; j < steps; ++j)
-        if (keeps_all_nan(p_.steps[j], nan)) nan[static_cast<size_t>(p_.steps[j].output)] = true;
+      // Weights are never NaN here: they may hold anything.
+      auto is_nan = [&](int id) { return id >= 0 && !is_weight(id) && nan[static_cast<size_t>(id)]; };
+      for (size_t j = i + 1; j < steps; ++j) {
+        const std::vector<int>& in = p_.steps[j].inputs;
+        bool result = false;
+        switch (rules[j]) {
+          case NanRule::Never: break;
+          case NanRule::AnyInput: result = std::any_of(in.begin(), in.end(), is_nan); break;
+          case NanRule::EveryInput:
+            result = std::all_of(in.begin(), in.end(), [&](int id) { return id < 0 || is_nan(id); }) &&
+                     std::any_of(in.begin(), in.end(), is_nan);
+            break;
+          case NanRule::FirstInput: result = !in.empty() && is_nan(in[0]); break;
+          case NanRule::FirstTwoInputs: result = (!in.empty() && is_nan(in[0])) || (in.size() > 1 && is_nan(in[1])); break;
+        }
+        if (result) nan[static_cast<size_t>(p_.steps[j].output)] = true;
+      }
       p_.nan_reaches_output[i] = nan[static_cast<size_t>(p_.output)];
     }
   }
