@@ -111,8 +111,10 @@ std::unique_ptr<Backend> make_cpu_backend(const Model& model, const BackendOptio
 
 // What the fast CPU backend compiles `model` into, one entry per step in order: the kind ("conv",
 // "reference", "reorder", "pool", "element-wise", ...), the node (empty for reorders), its op, and
-// for convolutions oneDNN's implementation ("jit:avx512_core", "gemm:jit", or "ref:any" when
-// oneDNN has nothing fast for that layer). For `flipsweep inspect --plan`, benchmarks and tests.
+// for convolutions and Gemm/MatMul oneDNN's implementation ("jit:avx512_core", "gemm:jit", or
+// "ref:any" when oneDNN has nothing fast for that layer); for a channel Concat on blocked data how
+// many inputs were written in place ("2 of 2 inputs in place"). For `flipsweep inspect --plan`,
+// benchmarks and tests.
 struct CpuPlanEntry {
   std::string kind;
   std::string node;
@@ -125,8 +127,10 @@ std::vector<CpuPlanEntry> describe_cpu_plan(const Model& model, const BackendOpt
 // benchmarks (bench/flipsweep_bench_eval --layers). Both plans are compiled for the same tile of
 // images and run on one thread with the clean weights, step by step, `repeats` times; a layer is
 // one step of the fast plan (a conv with what it absorbed, a pool, ...), timed together with the
-// layout reorders it needed, against the reference kernels' time for the same ONNX nodes. Seconds
-// per tile, the best of the repeats.
+// layout reorders its choice of layout made (the copy of a blocked output back to plain goes to
+// the layer that wrote it, the copy of an input into the blocked layout to the layer that reads
+// it), against the reference kernels' time for the same ONNX nodes. Seconds per tile, the best of
+// the repeats.
 struct CpuLayerTiming {
   std::string nodes;  // the ONNX node names, '+'-joined
   std::string kind;   // as in CpuPlanEntry

@@ -17,6 +17,8 @@
 #include <numeric>
 #include <random>
 
+#include <fmt/format.h>
+
 #include "flipsweep/backend/backend.h"
 #include "flipsweep/error.h"
 #include "flipsweep/model/weight_preparation.h"
@@ -202,7 +204,9 @@ const char* step_kind_name(cpu::StepKind kind) {
     case cpu::StepKind::PoolBlocked: return "pool";
     case cpu::StepKind::ResizeBlocked: return "resize";
     case cpu::StepKind::BinaryBlocked:
-    case cpu::StepKind::PointwiseBlocked: return "element-wise";
+    case cpu::StepKind::PointwiseBlocked:
+    case cpu::StepKind::BatchNormBlocked: return "element-wise";
+    case cpu::StepKind::Gemm: return "gemm";
     case cpu::StepKind::ConcatBlocked: return "concat";
   }
   return "?";
@@ -256,14 +260,23 @@ std::vector<CpuLayerTiming> time_cpu_layers(const Model& model, const BackendOpt
   std::vector<double> reference_of_node(model.graph.activation_nodes.size(), 0.0);
   for (size_t i = 0; i < reference.steps.size(); ++i)
     for (int n : reference.steps[i].nodes) reference_of_node[static_cast<size_t>(n)] += reference_seconds[i];
+  // Layout copies are charged to the layer whose choice made them: a copy back to plain to the
+  // layer that wrote the blocked value, a copy into the blocked layout to the next layer (the one
+  // that reads it). The reference path has neither.
   std::vector<CpuLayerTiming> layers;
-  double reorders = 0.0;  // layout copies go with the next layer (the one that needed them)
+  std::vector<int> layer_of_value(fast.shapes.size(), -1);
+  double reorders = 0.0;
   for (size_t i = 0; i < fast.steps.size(); ++i) {
     const cpu::Step& st = fast.steps[i];
+    if (st.kind == cpu::StepKind::ToPlain && layer_of_value[static_cast<size_t>(st.inputs[0])] >= 0) {
+      layers[static_cast<size_t>(layer_of_value[static_cast<size_t>(st.inputs[0])])].fast_seconds += fast_seconds[i];
+      continue;
+    }
     if (st.nodes.empty()) {
       reorders += fast_seconds[i];
       continue;
     }
+    layer_of_value[static_cast<size_t>(st.output)] = static_cast<int>(layers.size());
     CpuLayerTiming t;
     t.kind = step_kind_name(st.kind);
     t.fast_seconds = fast_seconds[i] + reorders;
@@ -274,7 +287,7 @@ std::vector<CpuLayerTiming> time_cpu_layers(const Model& model, const BackendOpt
     }
     layers.push_back(std::move(t));
   }
-  if (!layers.empty()) layers.back().fast_seconds += reorders;  // the output's copy back to plain
+  if (!layers.empty()) layers.back().fast_seconds += reorders;
   return layers;
 }
 
@@ -291,6 +304,19 @@ std::vector<CpuPlanEntry> describe_cpu_plan(const Model& model, const BackendOpt
       e.op = op_type_name(plan.node(st.node).op);
     }
     if (st.kind == cpu::StepKind::FusedConv) e.implementation = plan.convs[static_cast<size_t>(st.conv_index)].implementation;
+    if (st.kind == cpu::StepKind::Gemm) e.implementation = plan.gemms[static_cast<size_t>(st.gemm_index)].implementation;
+    if (st.kind == cpu::StepKind::ConcatBlocked) {
+      // Inputs whose producers wrote them into the output (CpuPlan::blocked_offset).
+      const size_t out = static_cast<size_t>(st.output);
+      int64_t offset = plan.blocked_offset[out];
+      int in_place = 0;
+      for (int id : st.inputs) {
+        const size_t v = static_cast<size_t>(id);
+        in_place += plan.blocked_buffer_of[v] == plan.blocked_buffer_of[out] && plan.blocked_offset[v] == offset;
+        offset += element_count(plan.shape(id));
+      }
+      e.implementation = fmt::format("{} of {} inputs in place", in_place, st.inputs.size());
+    }
     entries.push_back(std::move(e));
   }
   return entries;

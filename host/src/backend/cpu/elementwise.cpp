@@ -15,7 +15,8 @@ namespace {
 
 template <class F>
 void binary_pass(const BinaryBlockedArgs& a, F op) {
-  const int64_t block = a.block, blocks = a.shape[1] / block, spatial = a.shape[2] * a.shape[3];
+  const int64_t block = a.block, channels = a.shape[1], blocks = channel_blocks(channels, a.block),
+                spatial = a.shape[2] * a.shape[3];
   for (int64_t n = 0; n < a.shape[0]; ++n)
     for (int64_t cb = 0; cb < blocks; ++cb) {
       const int64_t base = (n * blocks + cb) * spatial * block;
@@ -27,10 +28,15 @@ void binary_pass(const BinaryBlockedArgs& a, F op) {
         continue;
       }
       // Per-channel (and per-image) operand, plain: one value per lane.
+      // Padding lanes of the last block (channels not a whole number of blocks) read 0; the
+      // executor zeroes them afterwards anyway.
       const float* lane_values = a.other + n * a.other_image_stride;
+      float per_lane[16];
+      for (int64_t l = 0; l < block; ++l)
+        per_lane[l] = cb * block + l < channels ? lane_values[(cb * block + l) * a.other_channel_stride] : 0.0f;
       for (int64_t p = 0; p < spatial; ++p)
         for (int64_t l = 0; l < block; ++l) {
-          const float v = lane_values[(cb * block + l) * a.other_channel_stride];
+          const float v = per_lane[l];
           const float u = x[p * block + l];
           y[p * block + l] = a.blocked_first ? op(u, v) : op(v, u);
         }
@@ -67,7 +73,8 @@ void concat_channels_blocked(const std::vector<const float*>& inputs, const std:
       // Per image a blocked tensor is its channel blocks one after another, so a channel concat
       // of whole blocks is one copy per input.
       const int64_t floats = channels[k] * spatial;
-      std::memcpy(out, inputs[k] + n * floats, static_cast<size_t>(floats) * sizeof(float));
+      const float* in = inputs[k] + n * floats;
+      if (in != out) std::memcpy(out, in, static_cast<size_t>(floats) * sizeof(float));  // else written in place
       out += floats;
     }
   }

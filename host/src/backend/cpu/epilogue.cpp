@@ -16,10 +16,10 @@ template <bool kBatchNorm, bool kResidual, bool kRelu, int kBlock>
 void epilogue_pass(float* y, const float* residual, const float* scale, const float* shift, int64_t images,
                    int64_t channels, int64_t spatial, int64_t block) {
   const int64_t lanes_per_block = kBlock > 0 ? kBlock : block;
-  const int64_t channel_blocks = (channels + lanes_per_block - 1) / lanes_per_block;
+  const int64_t blocks = channel_blocks(channels, lanes_per_block);
   for (int64_t n = 0; n < images; ++n)
-    for (int64_t cb = 0; cb < channel_blocks; ++cb) {
-      const int64_t base = (n * channel_blocks + cb) * spatial * lanes_per_block;
+    for (int64_t cb = 0; cb < blocks; ++cb) {
+      const int64_t base = (n * blocks + cb) * spatial * lanes_per_block;
       float* row = y + base;
       const float* res = kResidual ? residual + base : nullptr;
       const float* a = scale + cb * lanes_per_block;
@@ -55,8 +55,8 @@ void epilogue_dispatch(bool bn, bool residual, bool relu, float* y, const float*
 }
 
 // Any other activation chain: after BatchNorm/Add (vectorised above), one point-wise pass over
-// the whole output, which is still in cache. The layout does not matter to a point-wise op (blocked
-// outputs have no padding channels, see plan.cpp).
+// the whole output, which is still in cache. The layout does not matter to a point-wise op (padding
+// lanes are computed too and zeroed by the executor afterwards).
 void activation_pass(const std::vector<core::PointwiseStep>& activations, float* y, int64_t count) {
   if (activations.size() == 1) {
     // The common single activations get a loop of their own (no dispatch per element).
@@ -90,7 +90,7 @@ void run_epilogue(bool batch_norm, const std::vector<core::PointwiseStep>& activ
   const int64_t spatial = s[2] * s[3];
   const bool has_residual = residual != nullptr;
   const bool relu_only = activations.size() == 1 && activations[0].op == core::PointwiseOp::Relu;
-  // Blocked outputs always have a whole number of channel blocks (see plan.cpp).
+  // scale and shift cover the padding lanes of a blocked output (slots.cpp pads them with 0).
   if (batch_norm || has_residual || relu_only) {
     if (block == 16)
       epilogue_dispatch<16>(batch_norm, has_residual, relu_only, y, residual, scale, shift, s[0], s[1], spatial, 16);
@@ -99,7 +99,8 @@ void run_epilogue(bool batch_norm, const std::vector<core::PointwiseStep>& activ
     else
       epilogue_dispatch<1>(batch_norm, has_residual, relu_only, y, residual, scale, shift, s[0], s[1], spatial, 1);
   }
-  if (!activations.empty() && !relu_only) activation_pass(activations, y, s[0] * s[1] * spatial);
+  if (!activations.empty() && !relu_only)
+    activation_pass(activations, y, s[0] * channel_blocks(s[1], block) * block * spatial);
 }
 
 }  // namespace flipsweep::cpu

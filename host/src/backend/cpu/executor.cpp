@@ -23,7 +23,7 @@ void prepare_thread_state(const CpuPlan& plan, ThreadState& ts, const dnnl::engi
                             std::vector<float>(static_cast<size_t>(plan.blocked_buffer_floats)));
   for (size_t id = 0; id < plan.shapes.size(); ++id) {
     if (plan.blocked[id]) {
-      ts.blocked[id] = ts.blocked_buffers[static_cast<size_t>(plan.blocked_buffer_of[id])].data();
+      ts.blocked[id] = ts.blocked_buffers[static_cast<size_t>(plan.blocked_buffer_of[id])].data() + plan.blocked_offset[id];
       continue;
     }
     const bool activation = id >= plan.graph_value_count() || plan.kind(static_cast<int>(id)) == ValueKind::Activation ||
@@ -51,7 +51,9 @@ void run_reference(const CpuPlan& plan, const Step& st, const SlotWeights& slot,
   const Node& n = plan.node(st.node);
   std::vector<const Tensor*> inputs;
   for (int id : st.inputs) inputs.push_back(id >= 0 ? &read_value(plan, slot, ts, id) : nullptr);
-  std::vector<Tensor> outputs;
+  // The op writes into the output's tensor from the last tile: same size, no allocation.
+  std::vector<Tensor> outputs(1);
+  outputs[0] = std::move(ts.values[static_cast<size_t>(st.output)]);
   try {
     reference::run_op(n.op, n.params, inputs, outputs);
   } catch (const Error& e) {
@@ -60,8 +62,9 @@ void run_reference(const CpuPlan& plan, const Step& st, const SlotWeights& slot,
   ts.values[static_cast<size_t>(st.output)] = std::move(outputs.at(0));
 }
 
-void run_fused_conv(const CpuPlan& plan, const Step& st, const SlotWeights& slot, ThreadState& ts,
+void run_fused_conv(const CpuPlan& plan, size_t step_index, const SlotWeights& slot, ThreadState& ts,
                     const dnnl::engine& engine) {
+  const Step& st = plan.steps[step_index];
   const ConvPrimitive& prim = plan.convs[static_cast<size_t>(st.conv_index)];
   const size_t c = static_cast<size_t>(st.conv_index);
   const float* bias = prim.has_bias ? slot.weights.tensors[static_cast<size_t>(st.bias)].ptr() : nullptr;
@@ -70,7 +73,8 @@ void run_fused_conv(const CpuPlan& plan, const Step& st, const SlotWeights& slot
            engine, *ts.stream);
   if (st.bn_scale < 0 && st.residual < 0 && st.activations.empty()) return;
   const bool blocked = plan.blocked[static_cast<size_t>(st.output)];
-  run_epilogue(st.bn_scale >= 0, st.activations, slot.epilogue_scale[c].data(), slot.epilogue_shift[c].data(), y,
+  run_epilogue(st.bn_scale >= 0, st.activations, slot.epilogue_scale[step_index].data(),
+               slot.epilogue_shift[step_index].data(), y,
                st.residual >= 0 ? data_of(plan, slot, ts, st.residual) : nullptr, plan.shape(st.output),
                blocked ? plan.block : 1);
 }
@@ -87,6 +91,16 @@ void run_reorder(const CpuPlan& plan, const Step& st, const SlotWeights& slot, T
 }
 
 }  // namespace
+
+void zero_padding_lanes(float* y, const Shape& shape, int block) {
+  const int64_t channels = shape[1], used = channels % block;
+  if (used == 0) return;
+  const int64_t blocks = channel_blocks(channels, block), spatial = shape[2] * shape[3];
+  for (int64_t n = 0; n < shape[0]; ++n) {
+    float* last_block = y + (n * blocks + blocks - 1) * spatial * block;
+    for (int64_t p = 0; p < spatial; ++p) std::fill(last_block + p * block + used, last_block + (p + 1) * block, 0.0f);
+  }
+}
 
 bool run_steps_until_all_nan(const CpuPlan& plan, const SlotWeights& slot, ThreadState& ts,
                              const dnnl::engine& engine, size_t begin, size_t end) {
@@ -113,9 +127,7 @@ void copy_live_values(const CpuPlan& plan, const ThreadState& from, ThreadState&
     if (plan.blocked[v]) {
       // Its extent with the channels padded to whole blocks, in place (ts.blocked points into
       // the buffers).
-      Shape padded = plan.shape(id);
-      padded[1] = (padded[1] + plan.block - 1) / plan.block * plan.block;
-      std::copy_n(from.blocked[v], element_count(padded), to.blocked[v]);
+      std::copy_n(from.blocked[v], element_count(padded_shape(plan.shape(id), plan.block)), to.blocked[v]);
     } else {
       to.values[v] = from.values[v];
     }
@@ -128,7 +140,21 @@ void run_steps(const CpuPlan& plan, const SlotWeights& slot, ThreadState& ts, co
     const Step& st = plan.steps[step_index];
     switch (st.kind) {
       case StepKind::Reference: run_reference(plan, st, slot, ts); break;
-      case StepKind::FusedConv: run_fused_conv(plan, st, slot, ts, engine); break;
+      case StepKind::FusedConv: run_fused_conv(plan, step_index, slot, ts, engine); break;
+      case StepKind::Gemm:
+        run_gemm(plan.gemms[static_cast<size_t>(st.gemm_index)], data_of(plan, slot, ts, st.inputs[0]),
+                 data_of(plan, slot, ts, st.inputs[1]), st.inputs.size() > 2 ? data_of(plan, slot, ts, st.inputs[2]) : nullptr,
+                 data_of(plan, slot, ts, st.output), ts.scratchpad.data(), engine, *ts.stream);
+        break;
+      case StepKind::BatchNormBlocked: {
+        // The epilogue works in place: on a copy of the input, which later steps still read.
+        const float* x = data_of(plan, slot, ts, st.inputs[0]);
+        float* y = data_of(plan, slot, ts, st.output);
+        std::copy_n(x, element_count(padded_shape(plan.shape(st.output), plan.block)), y);
+        run_epilogue(true, st.activations, slot.epilogue_scale[step_index].data(),
+                     slot.epilogue_shift[step_index].data(), y, nullptr, plan.shape(st.output), plan.block);
+        break;
+      }
       case StepKind::ToPlain:
       case StepKind::ToBlocked: run_reorder(plan, st, slot, ts, engine); break;
       case StepKind::GlobalAveragePoolBlocked:
@@ -156,9 +182,8 @@ void run_steps(const CpuPlan& plan, const SlotWeights& slot, ThreadState& ts, co
       case StepKind::PointwiseBlocked: {
         core::PointwiseStep step;
         pointwise_step_of(plan.node(st.node), &step);
-        Shape padded = plan.shape(st.output);
         pointwise_blocked(step, data_of(plan, slot, ts, st.inputs[0]), data_of(plan, slot, ts, st.output),
-                          element_count(padded));
+                          element_count(padded_shape(plan.shape(st.output), plan.block)));
         break;
       }
       case StepKind::ConcatBlocked: {
@@ -184,6 +209,8 @@ void run_steps(const CpuPlan& plan, const SlotWeights& slot, ThreadState& ts, co
         break;
       }
     }
+    if (plan.blocked[static_cast<size_t>(st.output)])
+      zero_padding_lanes(ts.blocked[static_cast<size_t>(st.output)], plan.shape(st.output), plan.block);
   }
 }
 

@@ -4,13 +4,17 @@
 // How a run goes: plan.cpp compiles the graph once, for a tile of T images, into a list of
 // Steps; slots.cpp keeps each trial slot's effective weights in the layouts the steps read;
 // executor.cpp runs the steps for one tile on one thread's buffers, calling conv.cpp (oneDNN
-// convolutions), epilogue.cpp (BatchNorm/Add/Relu fused behind a conv), pooling.cpp (global
-// average pool on a blocked layout) and the reference kernels for everything else;
+// convolutions), gemm.cpp (oneDNN matmuls), epilogue.cpp (BatchNorm/Add/activations fused behind a
+// conv), pooling.cpp and elementwise.cpp (steps on the blocked layout) and the reference kernels
+// for everything else;
 // cpu_backend.cpp is the Backend itself: options, the tile loop over threads, the slots.
 //
 // Layouts: a 2-D convolution runs in oneDNN's blocked nChw16c/nChw8c layout (16 or 8 channels
 // interleaved, by ISA); every other op runs the reference kernel on plain NCHW data, with reorder
-// steps inserted at layout boundaries.
+// steps inserted at layout boundaries. A blocked value whose channel count is not a whole number of
+// blocks (72, 58, ...) has padding lanes in its last block: they hold 0 after every step (the
+// executor zeroes them), because a convolution multiplies them by its zero padding weights and
+// 0 * Inf or 0 * NaN would spread NaN into real channels.
 #include <dnnl.hpp>
 
 #include <cstdint>
@@ -41,6 +45,8 @@ enum class StepKind {
   PointwiseBlocked,  // an activation on a blocked value
   ConcatBlocked,     // a channel Concat of blocked values
   ResizeBlocked,     // nearest Resize of the spatial axes of a blocked value
+  BatchNormBlocked,  // BatchNormalization (and the activations after it) on a blocked value
+  Gemm,              // Gemm/MatMul of a plain [M, K] activation by a weight, in oneDNN (gemm.cpp)
 };
 
 struct Step {
@@ -52,12 +58,14 @@ struct Step {
   int output = -1;                    // value id written
   // FusedConv only.
   int weight = -1, bias = -1;
+  // FusedConv and BatchNormBlocked: the BatchNorm parameters (folded per slot, by step index).
   int bn_scale = -1, bn_bias = -1, bn_mean = -1, bn_var = -1;
   float bn_epsilon = 0.0f;
   int residual = -1;
   // Activation nodes absorbed after BatchNorm/Add, applied in order (Relu alone has a fast path).
   std::vector<core::PointwiseStep> activations;
   int conv_index = -1;                // index into CpuPlan::convs
+  int gemm_index = -1;                // Gemm only: index into CpuPlan::gemms
   // BinaryBlocked only: whether inputs[0] (the blocked one) is the op's first operand.
   bool blocked_first = true;
 };
@@ -75,6 +83,14 @@ struct ConvPrimitive {
   std::vector<int64_t> packed_position;
 };
 
+// A oneDNN matmul for a Gemm/MatMul node, compiled for the tile size (gemm.cpp).
+struct GemmPrimitive {
+  dnnl::primitive primitive;
+  memory::desc src_md, weights_md, bias_md, dst_md, scratchpad_md;
+  bool has_bias = false;
+  std::string implementation;
+};
+
 // The compiled network for one tile of images. Value ids are the graph's, followed by internal
 // values (layout copies) the plan adds.
 struct CpuPlan {
@@ -85,13 +101,16 @@ struct CpuPlan {
   std::vector<Shape> shapes;    // by value id, for a tile; internal values appended
   std::vector<bool> blocked;    // by value id: held in the blocked layout
   std::vector<Step> steps;
-  // Liveness: blocked activations share a few buffers (see assign_blocked_buffers in plan.cpp).
+  // Liveness: blocked activations share a few buffers (see assign_blocked_buffers in plan.cpp); a
+  // Concat input written in place lives at an offset (in floats) in its Concat output's buffer.
   std::vector<int> blocked_buffer_of;  // by value id
+  std::vector<int64_t> blocked_offset;  // by value id
   size_t blocked_buffer_count = 0;
   int64_t blocked_buffer_floats = 0;
   std::vector<ConvPrimitive> convs;
   std::vector<int> conv_steps;  // indices of the FusedConv steps
-  size_t scratchpad_bytes = 0;  // oneDNN scratchpad, the largest any conv needs
+  std::vector<GemmPrimitive> gemms;
+  size_t scratchpad_bytes = 0;  // oneDNN scratchpad, the largest any conv or matmul needs
   // For clean-prefix sharing (cpu_backend.cpp): per step, the weight values it reads (directly or
   // through a slot's packed copies); per step index d (0 … steps.size()), the activations written
   // before step d (or the input) that step d or a later one reads, i.e. what a trial branching
@@ -115,6 +134,18 @@ struct CpuPlan {
 
 // 16 with AVX-512, else 8.
 int block_size_for_isa();
+
+// Channel blocks of a blocked value, the last one possibly part padding.
+inline int64_t channel_blocks(int64_t channels, int64_t block) { return (channels + block - 1) / block; }
+
+// The shape a blocked value occupies: its channels padded to whole blocks.
+inline Shape padded_shape(Shape s, int block) {
+  s[1] = channel_blocks(s[1], block) * block;
+  return s;
+}
+
+// Sets the padding lanes of blocked y [N, C, H, W] to 0 (nothing when C is whole blocks).
+void zero_padding_lanes(float* y, const Shape& shape, int block);
 
 // Images per tile for these options (see plan.cpp).
 int64_t choose_tile(const Model& model, const BackendOptions& options, CpuKernels kernels);
@@ -158,6 +189,20 @@ void patch_conv_weights(const ConvPrimitive& prim, const Tensor& w, const std::v
 void run_conv(const ConvPrimitive& prim, float* src, const float* weights, const float* bias, float* dst,
               uint8_t* scratchpad, const dnnl::engine& engine, dnnl::stream& stream);
 
+// ---- oneDNN matmul for Gemm/MatMul (gemm.cpp) ---------------------------------------------
+
+// Whether a Gemm/MatMul node (with `shapes` by value id, for a tile) fits a oneDNN matmul: 2-D
+// operands, A not transposed, alpha 1, and C (if any) a bias per output column added with beta 1.
+// The caller checks that B and C are weights.
+bool gemm_fits_onednn(const Node& n, const std::vector<Shape>& shapes);
+
+// Creates the primitive (on the caller's single-thread budget, as convs).
+GemmPrimitive make_gemm_primitive(const Node& n, const std::vector<Shape>& shapes, const dnnl::engine& engine);
+
+// y = a b (+ bias), on the calling thread; b (and bias) in the node's plain layout.
+void run_gemm(const GemmPrimitive& g, const float* a, const float* b, const float* bias, float* y, uint8_t* scratchpad,
+              const dnnl::engine& engine, dnnl::stream& stream);
+
 // ---- Fused epilogue (epilogue.cpp) ---------------------------------------------------------
 
 // y = activations( y * scale[c] + shift[c] + residual ) in place over y [N, C, H, W] in the layout
@@ -171,8 +216,8 @@ void run_epilogue(bool batch_norm, const std::vector<core::PointwiseStep>& activ
 // GlobalAveragePool of x [N, C, H, W] in a blocked layout into y (plain [N, C, 1, 1], resized).
 void global_average_pool_blocked(const float* x, const Shape& x_shape, int block, const Shape& y_shape, Tensor& y);
 
-// 2-D MaxPool / AveragePool from blocked x [N, C, H, W] (C a whole number of blocks of 8 or 16) into
-// blocked y, lane for lane the reference kernel's computation.
+// 2-D MaxPool / AveragePool from blocked x [N, C, H, W] (blocks of 8 or 16) into blocked y, lane
+// for lane the reference kernel's computation.
 void pool_blocked(bool is_max, const PoolParams& p, const float* x, const Shape& x_shape, int block, float* y);
 
 // Nearest Resize of H and W (N and C unchanged) from blocked x into blocked y: each output
@@ -197,10 +242,11 @@ struct BinaryBlockedArgs {
 };
 void binary_blocked(OpType op, const BinaryBlockedArgs& args);
 
-// y[i] = step(x[i]) over `count` floats (a blocked tensor has no padding channels).
+// y[i] = step(x[i]) over `count` floats (of a blocked tensor: with its padding lanes).
 void pointwise_blocked(const core::PointwiseStep& step, const float* x, float* y, int64_t count);
 
-// Channel Concat of blocked [N, C_k, H, W] inputs (each C_k whole blocks) into blocked y.
+// Channel Concat of blocked [N, C_k, H, W] inputs (each C_k whole blocks) into blocked y; an input
+// its producer already wrote into y (in place, see assign_blocked_buffers) is not copied.
 void concat_channels_blocked(const std::vector<const float*>& inputs, const std::vector<int64_t>& channels,
                              int64_t images, int64_t spatial, float* y);
 
@@ -210,7 +256,7 @@ void concat_channels_blocked(const std::vector<const float*>& inputs, const std:
 struct SlotWeights {
   WeightSet weights;                         // plain effective weights (reference steps)
   std::vector<std::vector<float>> conv_weights;  // oneDNN layout, per conv primitive
-  std::vector<std::vector<float>> epilogue_scale, epilogue_shift;  // BN folded per channel, per conv primitive
+  std::vector<std::vector<float>> epilogue_scale, epilogue_shift;  // BN folded per channel, by step index
   bool loaded = false;
   // Against the backend's clean reference weights: per value id, how many elements differ
   // (bitwise), and the first step that reads a differing value (steps.size() when none does).

@@ -79,6 +79,8 @@ class PlanBuilder {
         computed_[static_cast<size_t>(s.output)] = true;
         continue;
       }
+      if (plan_batch_norm_blocked(n, static_cast<int>(i), absorbed)) continue;
+      if (plan_gemm(n, static_cast<int>(i))) continue;
       if (kernels_ == CpuKernels::Fast && n.outputs[0] != p_.output && plan_on_blocked(n, static_cast<int>(i))) continue;
       if (pool_is_blockable(n)) {
         Step s;
@@ -239,6 +241,88 @@ class PlanBuilder {
     return true;
   }
 
+  // Appends to s.activations every point-wise activation that follows `out`, each the only reader
+  // of the one before, and x * sigmoid(x) / x * hardsigmoid(x) (SiLU, hardswish as exported before
+  // opset 14); `out` becomes the last one's output. With `keep_off_output`, stops before an
+  // activation that writes the graph output (a blocked step may not).
+  void absorb_activations(Step& s, int& out, std::vector<bool>& absorbed, bool keep_off_output) {
+    int next = sole_consumer(out);
+    while (true) {
+      core::PointwiseStep step;
+      if (next >= 0 && pointwise_step_of(node(next), &step) &&
+          !(keep_off_output && node(next).outputs[0] == p_.output)) {
+        s.activations.push_back(step);
+        absorbed[static_cast<size_t>(next)] = true;
+        s.nodes.push_back(next);
+        out = node(next).outputs[0];
+        next = sole_consumer(out);
+        continue;
+      }
+      int gate = -1, product = -1;
+      if (self_gated(out, &step, &gate, &product) && !(keep_off_output && node(product).outputs[0] == p_.output)) {
+        s.activations.push_back(step);
+        absorbed[static_cast<size_t>(gate)] = absorbed[static_cast<size_t>(product)] = true;
+        s.nodes.push_back(gate);
+        s.nodes.push_back(product);
+        out = node(product).outputs[0];
+        next = sole_consumer(out);
+        continue;
+      }
+      return;
+    }
+  }
+
+  // A BatchNormalization of a blocked activation with weight parameters (DenseNet's pre-activation
+  // BN after each Concat) runs on the blocked layout with the activations after it, through the
+  // conv epilogue's code (the same folding and arithmetic as the reference kernel).
+  bool plan_batch_norm_blocked(const Node& n, int index, std::vector<bool>& absorbed) {
+    if (n.op != OpType::BatchNormalization || kernels_ != CpuKernels::Fast) return false;
+    const int x = n.inputs[0];
+    if (!p_.blocked[static_cast<size_t>(x)] || shape(x).size() != 4 || n.outputs[0] == p_.output) return false;
+    for (size_t k = 1; k < 5; ++k)
+      if (!is_weight(n.inputs[k])) return false;
+    Step s;
+    s.kind = StepKind::BatchNormBlocked;
+    s.node = index;
+    s.nodes = {index};
+    s.inputs = {x};
+    s.bn_scale = n.inputs[1];
+    s.bn_bias = n.inputs[2];
+    s.bn_mean = n.inputs[3];
+    s.bn_var = n.inputs[4];
+    s.bn_epsilon = std::get<BatchNormParams>(n.params).epsilon;
+    int out = n.outputs[0];
+    absorb_activations(s, out, absorbed, true);
+    s.output = out;
+    p_.blocked[static_cast<size_t>(out)] = true;
+    p_.steps.push_back(s);
+    computed_[static_cast<size_t>(out)] = true;
+    return true;
+  }
+
+  // Gemm/MatMul of an activation by weights (a Linear layer) as a oneDNN matmul on plain data.
+  bool plan_gemm(const Node& n, int index) {
+    if ((n.op != OpType::Gemm && n.op != OpType::MatMul) || kernels_ != CpuKernels::Fast) return false;
+    if (is_weight(n.inputs[0]) || !is_weight(n.inputs[1])) return false;
+    if (n.inputs.size() > 2 && n.inputs[2] >= 0 && !is_weight(n.inputs[2])) return false;
+    if (!gemm_fits_onednn(n, p_.shapes)) return false;
+    GemmPrimitive g = make_gemm_primitive(n, p_.shapes, engine_);
+    if (g.implementation.rfind("ref", 0) == 0) return false;
+    Step s;
+    s.kind = StepKind::Gemm;
+    s.node = index;
+    const int a = p_.blocked[static_cast<size_t>(n.inputs[0])] ? to_plain(n.inputs[0]) : n.inputs[0];
+    s.inputs = {a, n.inputs[1]};
+    if (n.inputs.size() > 2 && n.inputs[2] >= 0) s.inputs.push_back(n.inputs[2]);
+    s.output = n.outputs[0];
+    s.gemm_index = static_cast<int>(p_.gemms.size());
+    p_.scratchpad_bytes = std::max<size_t>(p_.scratchpad_bytes, g.scratchpad_md.get_size());
+    p_.gemms.push_back(std::move(g));
+    p_.steps.push_back(s);
+    computed_[static_cast<size_t>(s.output)] = true;
+    return true;
+  }
+
   void plan_fused_conv(int conv_node, std::vector<bool>& absorbed) {
     const Node& conv = node(conv_node);
     const auto& cp = std::get<ConvParams>(conv.params);
@@ -279,43 +363,21 @@ class PlanBuilder {
         absorbed[static_cast<size_t>(next)] = true;
         s.nodes.push_back(next);
         out = add.outputs[0];
-        next = sole_consumer(out);
       }
     }
-    // Then every point-wise activation that follows, each the only reader of the one before, and
-    // x * sigmoid(x) / x * hardsigmoid(x) (SiLU, hardswish as exported before opset 14).
-    while (true) {
-      core::PointwiseStep step;
-      if (next >= 0 && pointwise_step_of(node(next), &step)) {
-        s.activations.push_back(step);
-        absorbed[static_cast<size_t>(next)] = true;
-        s.nodes.push_back(next);
-        out = node(next).outputs[0];
-        next = sole_consumer(out);
-        continue;
-      }
-      int gate = -1, product = -1;
-      if (self_gated(out, &step, &gate, &product)) {
-        s.activations.push_back(step);
-        absorbed[static_cast<size_t>(gate)] = absorbed[static_cast<size_t>(product)] = true;
-        s.nodes.push_back(gate);
-        s.nodes.push_back(product);
-        out = node(product).outputs[0];
-        next = sole_consumer(out);
-        continue;
-      }
-      break;
-    }
+    absorb_activations(s, out, absorbed, false);
 
     const int block = p_.block;
     const int64_t out_channels = shape(out)[1];
     const int src = conv.inputs[0];
     const int64_t in_channels = shape(src)[1];
     const bool src_is_blocked = p_.blocked[static_cast<size_t>(src)];
-    // Preferred layouts: a blocked output when it is whole channel blocks (the epilogue relies on
-    // it) and not the graph output; a blocked input when it already is, or has whole blocks
-    // (small-channel inputs, images, stay plain: oneDNN has direct kernels for nchw → blocked).
-    const bool dst_can_block = out_channels % block == 0 && out != p_.output;
+    // Preferred layouts: a blocked output unless it is the graph output (with padding lanes when
+    // the channels are not whole blocks: oneDNN's depthwise kernels, for one, need a blocked
+    // layout, and on plain data with 72 channels run ~30x slower); a blocked input when it already
+    // is, or has whole blocks (small-channel inputs, images, stay plain: oneDNN has direct kernels
+    // for nchw → blocked).
+    const bool dst_can_block = out != p_.output;
     const bool src_prefers_blocked = src_is_blocked || (in_channels % block == 0 && in_channels >= block);
 
     ConvGeometry g;
@@ -328,17 +390,26 @@ class PlanBuilder {
     g.has_bias = s.bias >= 0;
     g.out_channels = out_channels;
     // oneDNN has no fast kernel for some layout pairs and falls back to its reference
-    // implementation at ~100x the cost: a plain 24-channel input into a blocked 144-channel output
-    // (MobileNetV2's expansions), a blocked input into a plain 11-channel output (a segmentation
-    // head). The other layouts are tried, preferred first; the first with a fast kernel is kept
-    // (the preferred one when every pair falls back). Reorders are added only for the layout chosen.
-    const std::pair<bool, bool> candidates[] = {{src_prefers_blocked, dst_can_block},
-                                                {false, dst_can_block},
+    // implementation at ~100x the cost (a plain 24-channel input into a blocked 144-channel output,
+    // MobileNetV2's expansions; a blocked input into a plain 11-channel output, a segmentation head),
+    // or to im2col + gemm, which for a depthwise conv on plain data is ~30x its blocked kernel
+    // (ShuffleNetV2's 24-channel branches after a Slice). The layout pairs are tried, preferred
+    // first, down to a plain input reordered to blocked; the first direct (jit) kernel is kept, else
+    // the first gemm, else the preferred pair. Reorders are added only for the layout chosen.
+    const std::pair<bool, bool> candidates[] = {{src_prefers_blocked, dst_can_block}, {false, dst_can_block},
+                                                {true, dst_can_block},
                                                 {src_prefers_blocked, false},
-                                                {false, false}};
+                                                {false, false},
+                                                {true, false}};
+    constexpr size_t candidate_count = sizeof candidates / sizeof candidates[0];
+    auto rank = [](const std::string& implementation) {  // lower is faster
+      if (implementation.rfind("ref", 0) == 0) return 2;
+      return implementation.find("gemm") != std::string::npos ? 1 : 0;
+    };
     ConvPrimitive prim;
     std::pair<bool, bool> chosen = candidates[0];
-    for (size_t k = 0; k < 4; ++k) {
+    int chosen_rank = 3;
+    for (size_t k = 0; k < candidate_count && chosen_rank > 0; ++k) {
       const auto& [try_src_blocked, try_dst_blocked] = candidates[k];
       bool tried = false;
       for (size_t j = 0; j < k; ++j) tried = tried || candidates[j] == candidates[k];
@@ -346,12 +417,12 @@ class PlanBuilder {
       g.src_md = activation_md(g.src_shape, try_src_blocked, block);
       g.dst_blocked = try_dst_blocked;
       ConvPrimitive candidate = make_conv_primitive(g, engine_);
-      const bool fast = candidate.implementation.rfind("ref", 0) != 0;
-      if (k == 0 || fast) {
+      const int r = rank(candidate.implementation);
+      if (r < chosen_rank) {
         prim = std::move(candidate);
         chosen = candidates[k];
+        chosen_rank = r;
       }
-      if (fast) break;
     }
     const auto [src_blocked, dst_blocked] = chosen;
     const int src_id = src_blocked == src_is_blocked ? src : src_blocked ? to_blocked(src) : to_plain(src);
@@ -369,21 +440,76 @@ class PlanBuilder {
     computed_[static_cast<size_t>(out)] = true;
   }
 
-  // Blocked activations share a few buffers: a value's buffer is free again after the last step
-  // that reads it, so consecutive layers reuse memory that is still in cache. A step's output
-  // never shares a buffer with its inputs.
+  // A channel Concat of whole blocks in place: with one image per tile an image's channel blocks
+  // are one contiguous run, so a blocked input that nothing else reads is written by its producer
+  // straight into the Concat's output at its channel offset, and the Concat copies nothing for it
+  // (SqueezeNet's fire modules, a U-Net's upsampled half). With more images per tile the blocks of
+  // the images interleave, and oneDNN 2.6 runs a conv whose output is a strided part of a larger
+  // tensor in its reference implementation.
+  void place_concat_inputs(std::vector<int>& lives_in, std::vector<int64_t>& offset_in) const {
+    const size_t values = p_.shapes.size();
+    lives_in.assign(values, -1);
+    offset_in.assign(values, 0);
+    std::vector<int> readers(values, 0);
+    std::vector<bool> written(values, false);
+    for (const Step& st : p_.steps) {
+      for (int id : st.inputs)
+        if (id >= 0) readers[static_cast<size_t>(id)]++;
+      written[static_cast<size_t>(st.output)] = true;
+    }
+    for (const Step& st : p_.steps) {
+      if (st.kind != StepKind::ConcatBlocked || shape(st.output)[0] != 1) continue;
+      int64_t offset = 0;
+      for (int id : st.inputs) {
+        const size_t v = static_cast<size_t>(id);
+        if (written[v] && readers[v] == 1 && lives_in[v] < 0) {
+          lives_in[v] = st.output;
+          offset_in[v] = offset;
+        }
+        offset += element_count(shape(id));
+      }
+    }
+  }
+
+  // Blocked activations share a few buffers: a buffer is free again after the last step that reads
+  // what it holds, so consecutive layers reuse memory that is still in cache. A buffer holds one
+  // value and the values living in it (Concat inputs in place) from the first step writing any of
+  // them to the last step reading any of them. A step's output never shares a buffer with its
+  // inputs (other than its own Concat inputs in place, which it does not copy).
   void assign_blocked_buffers() {
-    std::vector<int> last_use(p_.shapes.size(), -1);
-    for (size_t i = 0; i < p_.steps.size(); ++i)
+    std::vector<int> lives_in;
+    std::vector<int64_t> offset_in;
+    place_concat_inputs(lives_in, offset_in);
+    const size_t values = p_.shapes.size();
+    auto root_of = [&](int id) {
+      while (lives_in[static_cast<size_t>(id)] >= 0) id = lives_in[static_cast<size_t>(id)];
+      return id;
+    };
+    const int never = static_cast<int>(p_.steps.size());
+    std::vector<int> begin(values, never), end(values, -1);
+    for (size_t i = 0; i < p_.steps.size(); ++i) {
+      const int step = static_cast<int>(i);
       for (int id : p_.steps[i].inputs)
-        if (id >= 0) last_use[static_cast<size_t>(id)] = static_cast<int>(i);
-    p_.blocked_buffer_of.assign(p_.shapes.size(), -1);
-    std::vector<int> owner;  // per buffer: the value holding it, -1 when free
+        if (id >= 0 && p_.blocked[static_cast<size_t>(id)]) {
+          const size_t r = static_cast<size_t>(root_of(id));
+          end[r] = std::max(end[r], step);
+        }
+      const int out = p_.steps[i].output;
+      if (!p_.blocked[static_cast<size_t>(out)]) continue;
+      const size_t r = static_cast<size_t>(root_of(out));
+      begin[r] = std::min(begin[r], step);
+      end[r] = std::max(end[r], step);
+    }
+    p_.blocked_buffer_of.assign(values, -1);
+    p_.blocked_offset.assign(values, 0);
+    std::vector<int> owner;  // per buffer: the root value holding it, -1 when free
     for (size_t i = 0; i < p_.steps.size(); ++i) {
       const int out = p_.steps[i].output;
       if (!p_.blocked[static_cast<size_t>(out)]) continue;
+      const int root = root_of(out);
+      if (begin[static_cast<size_t>(root)] != static_cast<int>(i)) continue;  // its buffer is taken already
       for (size_t b = 0; b < owner.size(); ++b)
-        if (owner[b] >= 0 && last_use[static_cast<size_t>(owner[b])] < static_cast<int>(i)) owner[b] = -1;
+        if (owner[b] >= 0 && end[static_cast<size_t>(owner[b])] < static_cast<int>(i)) owner[b] = -1;
       int chosen = -1;
       for (size_t b = 0; b < owner.size() && chosen < 0; ++b)
         if (owner[b] < 0) chosen = static_cast<int>(b);
@@ -391,11 +517,17 @@ class PlanBuilder {
         chosen = static_cast<int>(owner.size());
         owner.push_back(-1);
       }
-      owner[static_cast<size_t>(chosen)] = out;
-      p_.blocked_buffer_of[static_cast<size_t>(out)] = chosen;
-      Shape padded = shape(out);
-      padded[1] = (padded[1] + p_.block - 1) / p_.block * p_.block;
-      p_.blocked_buffer_floats = std::max(p_.blocked_buffer_floats, element_count(padded));
+      owner[static_cast<size_t>(chosen)] = root;
+      p_.blocked_buffer_of[static_cast<size_t>(root)] = chosen;
+      p_.blocked_buffer_floats = std::max(p_.blocked_buffer_floats, element_count(padded_shape(shape(root), p_.block)));
+    }
+    for (size_t id = 0; id < values; ++id) {
+      if (!p_.blocked[id] || lives_in[id] < 0) continue;
+      int64_t offset = 0;
+      int v = static_cast<int>(id);
+      for (; lives_in[static_cast<size_t>(v)] >= 0; v = lives_in[static_cast<size_t>(v)]) offset += offset_in[static_cast<size_t>(v)];
+      p_.blocked_buffer_of[id] = p_.blocked_buffer_of[static_cast<size_t>(v)];
+      p_.blocked_offset[id] = offset;
     }
     p_.blocked_buffer_count = owner.size();
   }
@@ -460,7 +592,8 @@ class PlanBuilder {
       case StepKind::GlobalAveragePoolBlocked:
       case StepKind::BinaryBlocked:
       case StepKind::PointwiseBlocked:
-      case StepKind::ResizeBlocked: return NanRule::AnyInput;
+      case StepKind::ResizeBlocked:
+      case StepKind::BatchNormBlocked: return NanRule::AnyInput;
       case StepKind::ConcatBlocked: return NanRule::EveryInput;
       case StepKind::FusedConv: {
         // The conv's input and the absorbed residual.
@@ -471,6 +604,7 @@ class PlanBuilder {
                     NanRule::AnyInput);
       }
       case StepKind::PoolBlocked:
+      case StepKind::Gemm:
       case StepKind::Reference: break;
     }
     const Node& n = node(st.node);

@@ -14,16 +14,20 @@ namespace flipsweep::cpu {
 void global_average_pool_blocked(const float* x, const Shape& s, int block_size, const Shape& y_shape, Tensor& y) {
   y.shape = y_shape;
   y.data.resize(static_cast<size_t>(element_count(y.shape)));
-  const int64_t channels = s[1], block = block_size, blocks = (channels + block - 1) / block, spatial = s[2] * s[3];
+  const int64_t channels = s[1], block = block_size, blocks = channel_blocks(channels, block_size),
+                spatial = s[2] * s[3];
+  // Positions outer, lanes inner (the loop vectorises): each lane still adds its channel's values
+  // in position order, as the reference kernel does.
+  float sum[16];
   for (int64_t n = 0; n < s[0]; ++n)
     for (int64_t cb = 0; cb < blocks; ++cb) {
       const float* base = x + (n * blocks + cb) * spatial * block;
+      std::fill(sum, sum + block, 0.0f);
+      for (int64_t p = 0; p < spatial; ++p)
+        for (int64_t l = 0; l < block; ++l) sum[l] += base[p * block + l];
       const int64_t lanes = std::min(block, channels - cb * block);
-      for (int64_t l = 0; l < lanes; ++l) {
-        float sum = 0.0f;
-        for (int64_t p = 0; p < spatial; ++p) sum += base[p * block + l];
-        y.data[static_cast<size_t>(n * channels + cb * block + l)] = sum / static_cast<float>(spatial);
-      }
+      for (int64_t l = 0; l < lanes; ++l)
+        y.data[static_cast<size_t>(n * channels + cb * block + l)] = sum[l] / static_cast<float>(spatial);
     }
 }
 
@@ -36,7 +40,7 @@ bool inside(int64_t position, int64_t begin, int64_t end) { return position >= b
 template <int kBlock, class Reduce>
 void for_each_blocked_window(const float* x, float* y, const Shape& x_shape, const SpatialGeometry& g,
                              Reduce reduce) {
-  const int64_t blocks = x_shape[1] / kBlock;
+  const int64_t blocks = channel_blocks(x_shape[1], kBlock);
   const int64_t in_plane = g.input[0] * g.input[1] * kBlock, out_plane = g.output[0] * g.output[1] * kBlock;
   for (int64_t nb = 0; nb < x_shape[0] * blocks; ++nb) {
     const float* in = x + nb * in_plane;
@@ -110,7 +114,7 @@ void resize_nearest_blocked(const ResizeParams& p, const float* x, const Shape& 
                             int block, float* y) {
   const std::vector<core::ResizeAxisTap> rows = reference::resize_axis_taps(p, x_shape, y_shape, 2);
   const std::vector<core::ResizeAxisTap> columns = reference::resize_axis_taps(p, x_shape, y_shape, 3);
-  const int64_t planes = x_shape[0] * (x_shape[1] / block);
+  const int64_t planes = x_shape[0] * channel_blocks(x_shape[1], block);
   const int64_t in_plane = x_shape[2] * x_shape[3] * block, out_plane = y_shape[2] * y_shape[3] * block;
   for (int64_t plane = 0; plane < planes; ++plane)
     for (int64_t oh = 0; oh < y_shape[2]; ++oh)

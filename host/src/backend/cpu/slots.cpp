@@ -22,8 +22,8 @@ void repack(const CpuPlan& plan, SlotWeights& s, const std::vector<bool>* change
   if (changes)
     for (const ValueChange& c : *changes) change_of[c.value] = &c;
   s.conv_weights.resize(plan.convs.size());
-  s.epilogue_scale.resize(plan.convs.size());
-  s.epilogue_shift.resize(plan.convs.size());
+  s.epilogue_scale.resize(plan.steps.size());
+  s.epilogue_shift.resize(plan.steps.size());
   dnnl::stream stream(engine);
   auto touched = [&](int id) { return id >= 0 && (!changed || (*changed)[static_cast<size_t>(id)]); };
   for (int step_index : plan.conv_steps) {
@@ -38,6 +38,10 @@ void repack(const CpuPlan& plan, SlotWeights& s, const std::vector<bool>* change
     } else if (touched(st.weight)) {
       pack_conv_weights(prim, s.weights.tensors[static_cast<size_t>(st.weight)], s.conv_weights[c], engine, stream);
     }
+  }
+  // BatchNorm folded per channel, for convs that absorbed one and for BatchNorm steps on blocked data.
+  for (size_t i = 0; i < plan.steps.size(); ++i) {
+    const Step& st = plan.steps[i];
     if (st.bn_scale >= 0 && (touched(st.bn_scale) || touched(st.bn_bias) || touched(st.bn_mean) || touched(st.bn_var))) {
       // The reference kernel's (and PyTorch CPU's) folding, y = x * a + b: same bits, same
       // NaN/Inf behaviour.
@@ -45,11 +49,13 @@ void repack(const CpuPlan& plan, SlotWeights& s, const std::vector<bool>* change
       const Tensor& beta = s.weights.tensors[static_cast<size_t>(st.bn_bias)];
       const Tensor& mean = s.weights.tensors[static_cast<size_t>(st.bn_mean)];
       const Tensor& var = s.weights.tensors[static_cast<size_t>(st.bn_var)];
-      const int64_t channels = prim.out_channels;
-      auto& scale = s.epilogue_scale[c];
-      auto& shift = s.epilogue_shift[c];
-      scale.assign(static_cast<size_t>(channels), 1.0f);
-      shift.assign(static_cast<size_t>(channels), 0.0f);
+      // Padded to whole channel blocks with 0 for a blocked output's padding lanes.
+      const int64_t channels = plan.shape(st.output)[1];
+      const size_t padded = static_cast<size_t>(channel_blocks(channels, plan.block) * plan.block);
+      auto& scale = s.epilogue_scale[i];
+      auto& shift = s.epilogue_shift[i];
+      scale.assign(padded, 0.0f);
+      shift.assign(padded, 0.0f);
       core::fold_batch_norm(gamma.ptr(), beta.ptr(), mean.ptr(), var.ptr(), st.bn_epsilon, channels, scale.data(),
                             shift.data());
     }
