@@ -621,7 +621,8 @@ TEST(CpuBlockedSteps, MatchTheReferenceKernels) {
 
 // Blocked values whose channels are not whole blocks (20 channels: 16 + 4 or 8 + 8 + 4) carry
 // padding lanes; a depthwise conv, a residual Add, a per-channel Mul, a HardSigmoid (1/2 at 0), pools,
-// a BatchNorm + LeakyRelu that follows no conv, a Resize and a GlobalAveragePool all run on them,
+// a BatchNorm + LeakyRelu that follows no conv, a bilinear Resize (half-pixel, edges clamped) and a
+// GlobalAveragePool all run on them,
 // each over the last, part-padding block too (a
 // pool over whole blocks only fails here). An Inf pixel drives every real channel of the first conv
 // to -Inf, which its Relu turns into 0, while the padding lanes compute 0 * Inf = NaN; the executor
@@ -658,7 +659,7 @@ TEST(CpuBlockedSteps, PaddedChannelsMatchTheReferenceKernels) {
   add_ints_attribute(pool, "kernel_shape", {2, 2});
   add_ints_attribute(pool, "strides", {2, 2});
   b.node("HardSigmoid", {"p"}, "h", "hardsigmoid");
-  b.node("Resize", {"h", "", "scales"}, "u", "upsample");
+  add_string_attribute(b.node("Resize", {"h", "", "scales"}, "u", "upsample"), "mode", "linear");
   b.node("Conv", {"u", "w2"}, "y", "head");
   b.output("y");
   Model m = b.load();

@@ -198,9 +198,8 @@ void run_steps(const CpuPlan& plan, const SlotWeights& slot, ThreadState& ts, co
         break;
       }
       case StepKind::ResizeBlocked:
-        resize_nearest_blocked(std::get<ResizeParams>(plan.node(st.node).params), data_of(plan, slot, ts, st.inputs[0]),
-                               plan.shape(st.inputs[0]), plan.shape(st.output), plan.block,
-                               data_of(plan, slot, ts, st.output));
+        resize_blocked(std::get<ResizeParams>(plan.node(st.node).params), data_of(plan, slot, ts, st.inputs[0]),
+                       plan.shape(st.inputs[0]), plan.shape(st.output), plan.block, data_of(plan, slot, ts, st.output));
         break;
       case StepKind::PoolBlocked: {
         const Node& n = plan.node(st.node);

@@ -44,7 +44,7 @@ enum class StepKind {
   BinaryBlocked,     // Add/Sub/Mul/Div: inputs[0] blocked; inputs[1] blocked alike or a plain per-channel operand
   PointwiseBlocked,  // an activation on a blocked value
   ConcatBlocked,     // a channel Concat of blocked values
-  ResizeBlocked,     // nearest Resize of the spatial axes of a blocked value
+  ResizeBlocked,     // nearest or linear Resize of the spatial axes of a blocked value
   BatchNormBlocked,  // BatchNormalization (and the activations after it) on a blocked value
   Gemm,              // Gemm/MatMul of a plain [M, K] activation by a weight, in oneDNN (gemm.cpp)
 };
@@ -220,10 +220,10 @@ void global_average_pool_blocked(const float* x, const Shape& x_shape, int block
 // for lane the reference kernel's computation.
 void pool_blocked(bool is_max, const PoolParams& p, const float* x, const Shape& x_shape, int block, float* y);
 
-// Nearest Resize of H and W (N and C unchanged) from blocked x into blocked y: each output
-// position copies the block of the input position the reference kernel reads.
-void resize_nearest_blocked(const ResizeParams& p, const float* x, const Shape& x_shape, const Shape& y_shape,
-                            int block, float* y);
+// Nearest or linear Resize of H and W (N and C unchanged) from blocked x into blocked y: each lane
+// computes what the reference kernel computes for its channel, in the same order.
+void resize_blocked(const ResizeParams& p, const float* x, const Shape& x_shape, const Shape& y_shape, int block,
+                    float* y);
 
 // ---- Element-wise and Concat on blocked data (elementwise.cpp) -----------------------------
 

@@ -198,7 +198,7 @@ class PlanBuilder {
       s.blocked_first = big == 0;
     } else if (n.op == OpType::Resize) {
       const Shape& in_shape = shape(n.inputs[0]);
-      if (!blocked(n.inputs[0]) || std::get<ResizeParams>(n.params).mode != ResizeMode::Nearest ||
+      if (!blocked(n.inputs[0]) ||
           in_shape.size() != 4 || in_shape[0] != out_shape[0] || in_shape[1] != out_shape[1])
         return false;
       s.kind = StepKind::ResizeBlocked;

@@ -1,4 +1,4 @@
-// Pooling (and nearest Resize) straight on blocked conv outputs, so a pool between convolutions (a
+// Pooling (and nearest or linear Resize) straight on blocked conv outputs, so a pool between convolutions (a
 // ResNet's stem, VGG, SqueezeNet) or a U-Net's upsampling needs no reorder to NCHW and back. Every lane does what
 // the reference kernel does for its channel, in the same order: identical results.
 #include <algorithm>
@@ -110,19 +110,50 @@ void pool_blocked(bool is_max, const PoolParams& p, const float* x, const Shape&
   }
 }
 
-void resize_nearest_blocked(const ResizeParams& p, const float* x, const Shape& x_shape, const Shape& y_shape,
-                            int block, float* y) {
-  const std::vector<core::ResizeAxisTap> rows = reference::resize_axis_taps(p, x_shape, y_shape, 2);
-  const std::vector<core::ResizeAxisTap> columns = reference::resize_axis_taps(p, x_shape, y_shape, 3);
+void resize_blocked(const ResizeParams& p, const float* x, const Shape& x_shape, const Shape& y_shape, int block,
+                    float* y) {
   const int64_t planes = x_shape[0] * channel_blocks(x_shape[1], block);
   const int64_t in_plane = x_shape[2] * x_shape[3] * block, out_plane = y_shape[2] * y_shape[3] * block;
-  for (int64_t plane = 0; plane < planes; ++plane)
-    for (int64_t oh = 0; oh < y_shape[2]; ++oh)
+  if (p.mode == ResizeMode::Linear && x_shape == y_shape) {
+    bool identity_scales = true;
+    for (float s : p.scales) identity_scales = identity_scales && s == 1.0f;
+    if (identity_scales) {  // the reference kernel copies, as PyTorch does
+      std::copy(x, x + planes * in_plane, y);
+      return;
+    }
+  }
+  const std::vector<core::ResizeAxisTap> rows = reference::resize_axis_taps(p, x_shape, y_shape, 2);
+  const std::vector<core::ResizeAxisTap> columns = reference::resize_axis_taps(p, x_shape, y_shape, 3);
+  const int64_t in_width = x_shape[3];
+  for (int64_t plane = 0; plane < planes; ++plane) {
+    const float* in = x + plane * in_plane;
+    for (int64_t oh = 0; oh < y_shape[2]; ++oh) {
+      const core::ResizeAxisTap& r = rows[static_cast<size_t>(oh)];
       for (int64_t ow = 0; ow < y_shape[3]; ++ow) {
-        const float* from = x + plane * in_plane + (rows[static_cast<size_t>(oh)].first * x_shape[3] +
-                                                    columns[static_cast<size_t>(ow)].first) * block;
-        std::copy(from, from + block, y + plane * out_plane + (oh * y_shape[3] + ow) * block);
+        const core::ResizeAxisTap& c = columns[static_cast<size_t>(ow)];
+        float* out = y + plane * out_plane + (oh * y_shape[3] + ow) * block;
+        const float* a = in + (r.first * in_width + c.first) * block;
+        if (!r.blended && !c.blended) {  // nearest, or a linear tap on one sample
+          std::copy(a, a + block, out);
+          continue;
+        }
+        // The reference kernel's nesting and order, lane by lane:
+        // h0 * (w0 * x00 + w1 * x01) + h1 * (w0 * x10 + w1 * x11), without the blends a tap lacks.
+        const float* b = in + (r.first * in_width + c.second) * block;
+        const float* d = in + (r.second * in_width + c.first) * block;
+        const float* e = in + (r.second * in_width + c.second) * block;
+        for (int64_t l = 0; l < block; ++l) {
+          const float top = c.blended ? c.first_weight * a[l] + c.second_weight * b[l] : a[l];
+          if (!r.blended) {
+            out[l] = top;
+            continue;
+          }
+          const float bottom = c.blended ? c.first_weight * d[l] + c.second_weight * e[l] : d[l];
+          out[l] = r.first_weight * top + r.second_weight * bottom;
+        }
       }
+    }
+  }
 }
 
 }  // namespace flipsweep::cpu
