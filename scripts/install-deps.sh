@@ -20,6 +20,8 @@ packages=(
   libonnx-testdata
   # PyTorch companion: export, golden references, training (system interpreter /usr/bin/python3)
   python3-torch python3-torchvision python3-numpy python3-onnx python3-matplotlib python3-yaml
+  # reading the ImageNet devkit's meta.mat (datasets/imagenet_devkit_labels.py)
+  python3-scipy
   # real data for the demo campaign
   dataset-fashion-mnist
   # cluster sweeps: Slurm job arrays (`flipsweep slurm`), and the one-node cluster its test starts

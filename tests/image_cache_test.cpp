@@ -40,8 +40,10 @@ CommandResult run_command(const std::string& command) {
   return result;
 }
 
+// The JPEGs and the reference transform come from Pillow and torchvision, the devkit's meta.mat
+// from scipy (all in scripts/install-deps.sh).
 bool have_pillow_and_torchvision() {
-  return std::system(FLIPSWEEP_PYTHON " -c 'import PIL, numpy, torchvision' > /dev/null 2>&1") == 0;
+  return std::system(FLIPSWEEP_PYTHON " -c 'import PIL, numpy, torchvision, scipy.io' > /dev/null 2>&1") == 0;
 }
 
 const std::string kCheck = testing::source_path("tests/image_cache/jpeg_cache_check.py");
@@ -68,7 +70,7 @@ std::string scratch(const std::string& name) {
 }
 
 TEST(ImageCache, EqualsTorchvisionResizeAndCenterCrop) {
-  if (!have_pillow_and_torchvision()) GTEST_SKIP() << "python3-torchvision (with Pillow and numpy) is not installed";
+  if (!have_pillow_and_torchvision()) GTEST_SKIP() << "python3-torchvision (with Pillow and numpy) or python3-scipy is not installed";
   const std::string dir = scratch("exact");
   const std::string jpegs = make_jpegs(dir);
   // ImageNet's transform, a small one, and CenterCrop alone (smaller images are padded).
@@ -87,10 +89,10 @@ TEST(ImageCache, EqualsTorchvisionResizeAndCenterCrop) {
 }
 
 // Flat folder: file i (name order) belongs to class i mod 3; the ImageFolder copy of the same
-// image sits at its class's position. Both label files must give those labels and the pixels must
+// image sits at its class's position. Every label file must give those labels and the pixels must
 // be the ImageFolder cache's.
 TEST(ImageCache, FlatImageNetLayoutWithCsvOrDevkitLabels) {
-  if (!have_pillow_and_torchvision()) GTEST_SKIP() << "python3-torchvision (with Pillow and numpy) is not installed";
+  if (!have_pillow_and_torchvision()) GTEST_SKIP() << "python3-torchvision (with Pillow and numpy) or python3-scipy is not installed";
   const std::string dir = scratch("flat");
   const std::string jpegs = make_jpegs(dir);
   ASSERT_EQ(flipsweep_cache(dir + "/folder.fswptc --images " + jpegs + "/folder").exit_code, 0);
@@ -98,7 +100,24 @@ TEST(ImageCache, FlatImageNetLayoutWithCsvOrDevkitLabels) {
   const int64_t count = folder->size(), bytes = folder->format().pixels_per_image();
   std::vector<uint8_t> folder_pixels(static_cast<size_t>(count * bytes));
   folder->read(0, count, folder_pixels.data(), nullptr);
-  for (const std::string labels : {"labels.csv", "truth.txt"}) {
+  // The devkit (its meta.mat numbers the classes out of WNID order) through
+  // datasets/imagenet_devkit_labels.py, from the unpacked folder and from the .tar.gz: the labels
+  // must come out in sorted-WNID order like the other two.
+  for (const std::string devkit : {"devkit/ILSVRC2012_devkit_t12", "devkit.tar.gz"}) {
+    const std::string out = jpegs + "/devkit-" + (devkit.back() == 'z' ? "tar" : "folder") + ".csv";
+    const CommandResult converted = run_command(std::string(FLIPSWEEP_PYTHON " ") +
+                                                testing::source_path("datasets/imagenet_devkit_labels.py") + " " +
+                                                jpegs + "/" + devkit + " " + out);
+    ASSERT_EQ(converted.exit_code, 0) << converted.output;
+    EXPECT_NE(converted.output.find("13 images, 3 classes"), std::string::npos) << converted.output;
+  }
+  const CommandResult missing = run_command(std::string(FLIPSWEEP_PYTHON " ") +
+                                            testing::source_path("datasets/imagenet_devkit_labels.py") + " " + jpegs +
+                                            "/flat " + dir + "/never.csv");
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.output.find("no data/meta.mat"), std::string::npos) << missing.output;
+  EXPECT_FALSE(fsys::exists(dir + "/never.csv"));
+  for (const std::string labels : {"labels.csv", "truth.txt", "devkit-folder.csv", "devkit-tar.csv"}) {
     const std::string cache = dir + "/flat-" + labels + ".fswptc";
     const CommandResult built =
         flipsweep_cache(cache + " --images " + jpegs + "/flat --labels " + jpegs + "/" + labels);
@@ -122,7 +141,7 @@ TEST(ImageCache, FlatImageNetLayoutWithCsvOrDevkitLabels) {
 }
 
 TEST(ImageCache, BadInputIsOneClearErrorOrSkippedAndListed) {
-  if (!have_pillow_and_torchvision()) GTEST_SKIP() << "python3-torchvision (with Pillow and numpy) is not installed";
+  if (!have_pillow_and_torchvision()) GTEST_SKIP() << "python3-torchvision (with Pillow and numpy) or python3-scipy is not installed";
   const std::string dir = scratch("bad");
   const std::string jpegs = make_jpegs(dir);
   fsys::copy(jpegs + "/folder", dir + "/folder", fsys::copy_options::recursive);

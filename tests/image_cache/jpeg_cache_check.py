@@ -69,7 +69,35 @@ def make(root):
         f.write("ImageId,PredictionString\n" + "\n".join(rows) + "\n")
     with open(os.path.join(root, "truth.txt"), "w") as f:
         f.write("\n".join(truth) + "\n")
+    make_devkit(root)
     print(f"{len(IMAGES)} JPEGs in {folder} (3 classes) and {flat}")
+
+
+# A devkit whose ILSVRC2012_IDs number the three classes out of WNID order (id 1 = n00000002,
+# 2 = n00000000, 3 = n00000001), plus a synset with children (no class), as folder and .tar.gz.
+DEVKIT_IDS = {"n00000002": 1, "n00000000": 2, "n00000001": 3}
+
+
+def make_devkit(root):
+    import tarfile
+
+    import scipy.io
+
+    fields = ["ILSVRC2012_ID", "WNID", "words", "gloss", "num_children", "children", "wordnet_height",
+              "num_train_images"]
+    entries = [(class_id, wnid, "thing", "a thing", 0, np.zeros(0), 0, 1300) for wnid, class_id in DEVKIT_IDS.items()]
+    entries.append((4, "n09999999", "group", "a group", 2, np.array([1, 2]), 1, 0))
+    synsets = np.zeros((len(entries), 1), dtype=[(f, "O") for f in fields])
+    for i, entry in enumerate(entries):
+        for field, value in zip(fields, entry):
+            synsets[i, 0][field] = value
+    data = os.path.join(root, "devkit", "ILSVRC2012_devkit_t12", "data")
+    os.makedirs(data, exist_ok=True)
+    scipy.io.savemat(os.path.join(data, "meta.mat"), {"synsets": synsets})
+    with open(os.path.join(data, "ILSVRC2012_validation_ground_truth.txt"), "w") as f:
+        f.write("".join(f"{DEVKIT_IDS[f'n{index % 3:08d}']}\n" for index in range(len(IMAGES))))
+    with tarfile.open(os.path.join(root, "devkit.tar.gz"), "w:gz") as archive:
+        archive.add(os.path.join(root, "devkit", "ILSVRC2012_devkit_t12"), arcname="ILSVRC2012_devkit_t12")
 
 
 def read_cache(path):
