@@ -402,6 +402,46 @@ void expect_config_error(const std::string& extra, const std::string& fragment) 
   EXPECT_FALSE(fsys::exists(dir + "/out/trials.csv")) << "no work may start on a bad config";
 }
 
+// Single-flip campaigns (seed 002's TensorFI2 kind): no BER, one row per trial and format at "BER"
+// 0, and in faults.csv exactly one flip per trial, on a selected bit of that format's word.
+TEST(Campaign, SingleFlipCampaignsFlipOneBitPerTrial) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  const std::string dir = scratch_dir("single_flip");
+  const std::string path = dir + "/single.yaml";
+  {
+    std::ofstream out(path);
+    out << "name: single\nseed: 5\ntrials: 12\nformats: [fp32, fp16]\nmodels:\n  - {name: plain, path: "
+        << testing::source_path("tests/golden/resnet20_cifar/model.onnx") << "}\n"
+        << "dataset:\n  spec: fashion-mnist-test\n  limit: 16\n  preprocess: {pad: 2, channels: 3}\n"
+        << "targets: {bits: exponent}\nfaults: {model: single-flip}\nbatch_size: 16\nthreads: 2\n";
+  }
+  CampaignConfig config = load_campaign_config(path);
+  ASSERT_EQ(config.bers, std::vector<double>{0.0});
+  run_campaign(config, quiet(dir + "/out", false, true));
+  const auto rows = read_trials_csv(dir + "/out/trials.csv");
+  ASSERT_EQ(rows.size(), 2u * 12u);
+  for (const auto& r : rows) EXPECT_EQ(r.ber, 0.0);
+  std::ifstream faults(dir + "/out/faults.csv");
+  std::string line;
+  std::getline(faults, line);
+  EXPECT_EQ(line, "config,ber,trial,tensor,element,bit,kind");
+  std::map<std::string, int> per_trial;
+  while (std::getline(faults, line)) {
+    std::vector<std::string> fields;
+    std::stringstream split(line);
+    for (std::string field; std::getline(split, field, ',');) fields.push_back(field);
+    ASSERT_EQ(fields.size(), 7u) << line;
+    per_trial[fields[0] + "/" + fields[2]]++;
+    const int bit = std::stoi(fields[5]);
+    if (fields[0] == "plain/fp32") EXPECT_TRUE(bit >= 23 && bit <= 30) << line;
+    else EXPECT_TRUE(bit >= 10 && bit <= 14) << line;
+    EXPECT_EQ(fields[6], "flip");
+  }
+  EXPECT_EQ(per_trial.size(), 2u * 12u);
+  for (const auto& [trial, count] : per_trial) EXPECT_EQ(count, 1) << trial;
+  EXPECT_NE(read_text(dir + "/out/config.yaml").find("single-flip"), std::string::npos);
+}
+
 TEST(Campaign, BadConfigValuesFailBeforeAnyWork) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   // write_config already sets ber/formats; later keys in YAML would be duplicates, so each case
@@ -412,6 +452,7 @@ TEST(Campaign, BadConfigValuesFailBeforeAnyWork) {
   expect_config_error(with("faults", "{model: cosmic-ray}"), "cosmic-ray");
   expect_config_error(with("frobnicate", "1"), "frobnicate");
   expect_config_error(with("faults", "{model: exact, tensor: nosuch.weight, bit: 3}"), "nosuch.weight");
+  expect_config_error(with("faults", "{model: single-flip}"), "single-flip faults");  // the config has BERs
   expect_config_error(with("trials_in_flight", "-1"), "trials_in_flight");
   expect_config_error(with("device", "-1"), "device");
   expect_config_error(with("backend", "gpu"), "auto, cpu, cuda, host-plan");

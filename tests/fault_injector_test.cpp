@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "flipsweep/core/bit_ops.h"
+#include "flipsweep/core/fault_sampling.h"
 #include "flipsweep/error.h"
 #include "flipsweep/faults/fault_injector.h"
 #include "flipsweep/faults/targets.h"
@@ -174,6 +175,67 @@ TEST(FaultInjector, ExactFlipsHitOneTensorAndBit) {
   EXPECT_EQ(elements.size(), 5u);
   spec.exact_count = 1'000'000;
   EXPECT_THROW(injector.inject(weights, 3, 4, spec), Error);
+}
+
+// Single flip: exactly one flip per trial, on a selected bit, at the position the documented
+// scheme gives (recomputed here from the Philox stream: key 0, purpose 6, next_below(total bits),
+// numbered target after target), the same in every run; over 4,000 trials the flips land on the
+// tensors in proportion to their stored bits (chi-square) and on each selected bit alike.
+TEST(FaultInjector, SingleFlipIsOneUniformFlipOverAllTargets) {
+  Model m = load_golden("resnet20_cifar");
+  const std::vector<int> targets = select_fault_targets(m, TargetSpec{});
+  for (const char* selection : {"all", "30", "exponent"}) {
+    const auto format = StorageFormat::fp32();
+    FaultInjector injector(m, targets, format);
+    WeightSet weights = WeightPreparation(m).prepare_clean();
+    injector.apply_clean_encoding(weights);
+    const WeightSet clean = weights;
+    FaultSpec spec;
+    spec.model = FaultModel::SingleFlip;
+    spec.bits = parse_bit_selection(selection, format);
+    uint64_t total = 0;
+    std::vector<uint64_t> bits_of;
+    for (size_t t = 0; t < targets.size(); ++t) {
+      bits_of.push_back(static_cast<uint64_t>(m.stored[static_cast<size_t>(targets[t])].size()) * spec.bits.size());
+      total += bits_of.back();
+    }
+    const int trials = 4000;
+    std::vector<double> per_target(targets.size(), 0.0);
+    std::map<int, int> per_bit;
+    for (int trial = 0; trial < trials; ++trial) {
+      TrialFaults faults = injector.inject(weights, 11, static_cast<uint32_t>(trial), spec);
+      ASSERT_EQ(faults.records.size(), 1u) << selection << " trial " << trial;
+      const FaultRecord& r = faults.records[0];
+      // The documented draw.
+      core::PhiloxStream stream =
+          core::fault_stream(core::FaultStreamKey{11, static_cast<uint32_t>(trial), 0}, core::RandomPurpose(6));
+      uint64_t position = stream.next_below(total);
+      size_t t = 0;
+      while (position >= bits_of[t]) position -= bits_of[t++];
+      ASSERT_EQ(r.value, targets[t]) << selection << " trial " << trial;
+      EXPECT_EQ(r.element, static_cast<int64_t>(position / spec.bits.size()));
+      EXPECT_EQ(r.bit, spec.bits[position % spec.bits.size()]);
+      per_target[t] += 1.0;
+      per_bit[r.bit]++;
+      if (trial < 20) {  // the same faults again, and restore is exact
+        EXPECT_EQ(fault_set(m, injector.inject(weights, 11, static_cast<uint32_t>(trial), spec)), fault_set(m, faults));
+        injector.restore(weights, faults);
+      } else {
+        injector.restore(weights, faults);
+      }
+    }
+    for (size_t id = 0; id < weights.tensors.size(); ++id)
+      ASSERT_EQ(weights.tensors[id].data, clean.tensors[id].data) << "restore after the trials";
+    double chi_square = 0.0;
+    for (size_t t = 0; t < targets.size(); ++t) {
+      const double expected = trials * static_cast<double>(bits_of[t]) / static_cast<double>(total);
+      chi_square += (per_target[t] - expected) * (per_target[t] - expected) / expected;
+    }
+    // The chi-square 0.1 % quantile for targets − 1 degrees of freedom (Wilson–Hilferty).
+    const double df = static_cast<double>(targets.size() - 1), h = 2.0 / (9.0 * df);
+    EXPECT_LT(chi_square, df * std::pow(1.0 - h + 3.09 * std::sqrt(h), 3.0)) << selection;
+    EXPECT_EQ(per_bit.size(), spec.bits.size()) << selection << ": every selected bit is hit";
+  }
 }
 
 TEST(FaultInjector, BitSelections) {

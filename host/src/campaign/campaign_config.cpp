@@ -154,7 +154,9 @@ CampaignConfig load_campaign_config(const std::string& path, ConfigUse use) {
     if (kind == "bit-flip") c.faults.model = FaultModel::BitFlip;
     else if (kind == "stuck-at") c.faults.model = FaultModel::StuckAt;
     else if (kind == "exact") c.faults.model = FaultModel::ExactFlips;
-    else throw Error(path + ": field 'faults.model': unknown fault model '" + kind + "' (bit-flip, stuck-at, exact)");
+    else if (kind == "single-flip") c.faults.model = FaultModel::SingleFlip;
+    else throw Error(path + ": field 'faults.model': unknown fault model '" + kind +
+                     "' (bit-flip, stuck-at, exact, single-flip)");
     if (c.faults.model == FaultModel::ExactFlips) {
       if (!f["tensor"] || !f["bit"]) throw Error(path + ": field 'faults': exact faults need 'tensor' and 'bit'");
       c.faults.exact_tensor = yaml_value<std::string>(f["tensor"], path, "faults.tensor");
@@ -164,7 +166,11 @@ CampaignConfig load_campaign_config(const std::string& path, ConfigUse use) {
       throw Error(path + ": field 'faults': 'tensor', 'bit' and 'count' apply to model: exact only");
     }
   }
-  if (c.faults.model == FaultModel::ExactFlips && c.bers.empty()) c.bers = {0.0};
+  // Exact and single-flip faults have no rate: one "BER" column value, 0, names the point.
+  if (c.faults.model == FaultModel::SingleFlip && !c.bers.empty() && c.bers != std::vector<double>{0.0})
+    throw Error(path + ": field 'ber': single-flip faults (one flip per trial) have no bit error rate; leave 'ber' out");
+  if ((c.faults.model == FaultModel::ExactFlips || c.faults.model == FaultModel::SingleFlip) && c.bers.empty())
+    c.bers = {0.0};
   validate_campaign_config(c);
   return c;
 }

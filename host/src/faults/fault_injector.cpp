@@ -16,6 +16,7 @@ const char* fault_model_name(FaultModel model) {
     case FaultModel::BitFlip: return "bit-flip";
     case FaultModel::StuckAt: return "stuck-at";
     case FaultModel::ExactFlips: return "exact";
+    case FaultModel::SingleFlip: return "single-flip";
   }
   return "?";
 }
@@ -128,6 +129,23 @@ TrialFaults FaultInjector::inject(WeightSet& weights, uint64_t seed, uint32_t tr
   TrialFaults out;
   out.faults_per_target.assign(stored_.size(), 0);
   const uint64_t per_word = bits.size();
+  // Single flip: one position p in [0, total) over the targets' selected bits, numbered target
+  // after target (in targets() order), each element-major as for the other models.
+  size_t single_target = stored_.size();
+  uint64_t single_position = 0;
+  if (spec.model == FaultModel::SingleFlip) {
+    uint64_t total = 0;
+    for (const StoredTensor& t : stored_) total += static_cast<uint64_t>(t.words.size()) * per_word;
+    if (total == 0) throw Error("single-flip faults: the targets hold no stored bits");
+    core::PhiloxStream stream =
+        core::fault_stream(core::FaultStreamKey{seed, trial, core::kSingleFlipTensorKey}, core::RandomPurpose::SingleFlip);
+    single_position = stream.next_below(total);
+    for (single_target = 0; single_target < stored_.size(); ++single_target) {
+      const uint64_t bits_here = static_cast<uint64_t>(stored_[single_target].words.size()) * per_word;
+      if (single_position < bits_here) break;
+      single_position -= bits_here;
+    }
+  }
   for (size_t ti = 0; ti < stored_.size(); ++ti) {
     const StoredTensor& t = stored_[ti];
     const core::FaultStreamKey key{seed, trial, t.key};
@@ -154,6 +172,9 @@ TrialFaults FaultInjector::inject(WeightSet& weights, uint64_t seed, uint32_t tr
         exact_bit = spec.exact_bit;
         break;
       }
+      case FaultModel::SingleFlip:
+        if (ti == single_target) positions = {single_position};
+        break;
     }
     if (positions.empty()) continue;
 

@@ -60,7 +60,12 @@ enum class RandomPurpose : uint32_t {
   StuckAtUniform = 3,
   StuckAtValue = 4,     // per position: the value a stuck cell holds
   ExactPositions = 5,   // the exact-count fault model's positions (sequential stream)
+  SingleFlip = 6,       // the single-flip model's one position over all targets (sequential stream)
 };
+
+// The single-flip model draws one position over every target tensor at once, from the stream of
+// this tensor key (no parameter's name hashes to 0 in practice; the key only has to be fixed).
+constexpr uint64_t kSingleFlipTensorKey = 0;
 
 enum class FaultKind { BitFlip, StuckAt };
 

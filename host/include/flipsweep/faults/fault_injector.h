@@ -22,6 +22,7 @@ enum class FaultModel {
   BitFlip,     // every selected stored bit flips with probability `rate`
   StuckAt,     // every selected stored bit is stuck (at 0 or 1, a fair keyed coin) with probability `rate`
   ExactFlips,  // exactly `exact_count` distinct elements of one tensor get bit `exact_bit` flipped
+  SingleFlip,  // exactly one selected stored bit flips, uniform over all selected bits of all targets
 };
 
 const char* fault_model_name(FaultModel model);
@@ -69,7 +70,9 @@ class FaultInjector {
   // clean model in this storage format.
   void apply_clean_encoding(WeightSet& weights) const;
 
-  // Faults for (seed, trial) applied to `weights`, which must hold the clean encoding.
+  // Faults for (seed, trial) applied to `weights`, which must hold the clean encoding. The
+  // single-flip model depends on every target (their order and sizes), the others on each
+  // tensor's name alone.
   TrialFaults inject(WeightSet& weights, uint64_t seed, uint32_t trial, const FaultSpec& spec) const;
 
   // Puts the clean values back where `faults` changed them; returns those changes so the same
