@@ -243,7 +243,7 @@ ImageList list_images(const ImageCacheOptions& options) {
   return list;
 }
 
-TransformedImage load_transformed_image(const std::string& path, int resize, int crop) {
+void load_transformed_image(const std::string& path, int resize, int crop, TransformedImage& out) {
   if (!is_jpeg_name(path))
     throw Error(path + ": only JPEG images are supported (flipsweep cache decodes with libjpeg-turbo)");
   thread_local TurboJpegHandle decoder;
@@ -282,7 +282,7 @@ TransformedImage load_transformed_image(const std::string& path, int resize, int
                               message.find("Premature end") == std::string::npos;
     if (!warning_only) throw Error(path + ": cannot decode: " + message);
   }
-  InterleavedImage converted, resized;
+  thread_local InterleavedImage converted, resized;
   const InterleavedImage* rgb = &decoded;
   if (decoded.channels != 3) {
     converted = decoded.channels == 1 ? rgb_from_gray(decoded) : rgb_from_jpeg_cmyk(decoded);
@@ -293,20 +293,18 @@ TransformedImage load_transformed_image(const std::string& path, int resize, int
     resized_size_for_shorter_side(rgb->width, rgb->height, resize, &out_width, &out_height);
     if (crop > 0 && crop <= out_width && crop <= out_height) {
       // Only the window CenterCrop keeps (the same pixels, about half the work for 256 → 224).
-      resized = pil_resize_bilinear_window(*rgb, out_width, out_height, center_crop_offset(out_width, crop),
-                                           center_crop_offset(out_height, crop), crop, crop);
+      pil_resize_bilinear_window(*rgb, out_width, out_height, center_crop_offset(out_width, crop),
+                                 center_crop_offset(out_height, crop), crop, crop, resized);
     } else {
-      resized = pil_resize_bilinear(*rgb, out_width, out_height);
+      pil_resize_bilinear_window(*rgb, out_width, out_height, 0, 0, out_width, out_height, resized);
     }
     rgb = &resized;
   }
-  TransformedImage out;
   out.channels = 3;
   out.width = crop > 0 ? crop : rgb->width;
   out.height = crop > 0 ? crop : rgb->height;
   out.pixels.resize(static_cast<size_t>(3) * out.width * out.height);
   center_crop_to_chw(*rgb, out.width, out.height, out.pixels.data());
-  return out;
 }
 
 ImageCacheSummary build_image_cache(const ImageCacheOptions& options) {
@@ -334,21 +332,22 @@ ImageCacheSummary build_image_cache(const ImageCacheOptions& options) {
   // of a chunk (about 5 MB of pixels per thread at 224 x 224).
   const size_t chunk = static_cast<size_t>(threads) * 32;
   try {
+    // Kept from chunk to chunk: the pixel buffers are reused, not allocated per image.
+    std::vector<TransformedImage> decoded(std::min(chunk, list.images.size()));
     for (size_t begin = 0; begin < list.images.size(); begin += chunk) {
       const size_t end = std::min(list.images.size(), begin + chunk);
-      std::vector<TransformedImage> decoded(end - begin);
       std::vector<std::string> problems(end - begin);
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
       for (int64_t i = static_cast<int64_t>(begin); i < static_cast<int64_t>(end); ++i) {
         const LabelledImage& image = list.images[static_cast<size_t>(i)];
         try {
           if (image.label < 0) throw Error(image.path + ": no label in " + options.labels);
-          decoded[static_cast<size_t>(i) - begin] = load_transformed_image(image.path, options.resize, options.crop);
+          load_transformed_image(image.path, options.resize, options.crop, decoded[static_cast<size_t>(i) - begin]);
         } catch (const std::exception& e) {
           problems[static_cast<size_t>(i) - begin] = e.what();
         }
       }
-      for (size_t k = 0; k < decoded.size(); ++k) {
+      for (size_t k = 0; k < end - begin; ++k) {
         const LabelledImage& image = list.images[begin + k];
         if (!problems[k].empty()) {
           if (!options.skip_bad) throw Error(problems[k] + " (--skip-bad skips such files)");

@@ -221,16 +221,18 @@ void resample_columns_vertically(const uint8_t* in, size_t in_stride, size_t row
 
 }  // namespace
 
-InterleavedImage pil_resize_bilinear_window(const InterleavedImage& in, int out_width, int out_height, int left,
-                                            int top, int width, int height) {
+void pil_resize_bilinear_window(const InterleavedImage& in, int out_width, int out_height, int left, int top,
+                                int width, int height, InterleavedImage& out) {
   if (out_width <= 0 || out_height <= 0) throw Error("pil_resize_bilinear: empty output size");
   if (left < 0 || top < 0 || width <= 0 || height <= 0 || left + width > out_width || top + height > out_height)
     throw Error("pil_resize_bilinear_window: window outside the output");
   const int channels = in.channels;
   const size_t in_stride = static_cast<size_t>(in.width) * static_cast<size_t>(channels);
   const size_t row_bytes = static_cast<size_t>(width) * static_cast<size_t>(channels);
-  InterleavedImage out{width, height, channels, {}};
-  out.pixels.resize(row_bytes * static_cast<size_t>(height));
+  out.width = width;
+  out.height = height;
+  out.channels = channels;
+  out.pixels.resize(row_bytes * static_cast<size_t>(height));  // keeps a reused image's capacity
   const bool horizontal = out_width != in.width, vertical = out_height != in.height;
   // Both passes compute only what the window needs (each output value is independent of the
   // others), and the horizontal pass only the rows the vertical pass reads, as Pillow does.
@@ -240,17 +242,17 @@ InterleavedImage pil_resize_bilinear_window(const InterleavedImage& in, int out_
     for (int y = 0; y < height; ++y)
       std::copy_n(in.pixels.data() + static_cast<size_t>(top + y) * in_stride + static_cast<size_t>(left) * channels,
                   row_bytes, out.pixels.data() + static_cast<size_t>(y) * row_bytes);
-    return out;
+    return;
   }
   if (!horizontal) {
     resample_columns_vertically(in.pixels.data() + static_cast<size_t>(left) * channels, in_stride, row_bytes, wy,
                                 out.pixels.data());
-    return out;
+    return;
   }
   if (!vertical) {
     resample_rows_horizontally(in.pixels.data() + static_cast<size_t>(top) * in_stride, in_stride, in.width, channels,
                                height, wx, out.pixels.data());
-    return out;
+    return;
   }
   const int row_first = wy.first.front();
   const int row_last = wy.first.back() + wy.count.back();
@@ -261,6 +263,12 @@ InterleavedImage pil_resize_bilinear_window(const InterleavedImage& in, int out_
   resample_rows_horizontally(in.pixels.data() + static_cast<size_t>(row_first) * in_stride, in_stride, in.width,
                              channels, row_last - row_first, wx, temp.data());
   resample_columns_vertically(temp.data(), row_bytes, row_bytes, wy, out.pixels.data());
+}
+
+InterleavedImage pil_resize_bilinear_window(const InterleavedImage& in, int out_width, int out_height, int left,
+                                            int top, int width, int height) {
+  InterleavedImage out;
+  pil_resize_bilinear_window(in, out_width, out_height, left, top, width, height, out);
   return out;
 }
 

@@ -44,8 +44,9 @@ struct TransformedImage {
 };
 
 // Decodes one JPEG (any colour space: RGB/YCbCr, gray, CMYK/YCCK) and applies RGB conversion,
-// Resize and CenterCrop. Error naming the file for anything unreadable or truncated.
-TransformedImage load_transformed_image(const std::string& path, int resize, int crop);
+// Resize and CenterCrop into `out` (its pixel buffer reused). Error naming the file for anything
+// unreadable or truncated.
+void load_transformed_image(const std::string& path, int resize, int crop, TransformedImage& out);
 
 struct ImageCacheSummary {
   int64_t written = 0;

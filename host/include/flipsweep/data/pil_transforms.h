@@ -35,6 +35,9 @@ InterleavedImage pil_resize_bilinear(const InterleavedImage& in, int out_width, 
 // identical values (every output pixel is computed on its own), less work before a crop.
 InterleavedImage pil_resize_bilinear_window(const InterleavedImage& in, int out_width, int out_height, int left,
                                             int top, int width, int height);
+// Into `out`, whose pixel buffer is reused (a loop over many images allocates nothing).
+void pil_resize_bilinear_window(const InterleavedImage& in, int out_width, int out_height, int left, int top,
+                                int width, int height, InterleavedImage& out);
 
 // torchvision's CenterCrop offset along one side of `size` pixels, size >= crop: Python's
 // round((size - crop) / 2.0), halves to even.
