@@ -14,6 +14,8 @@
 #include "flipsweep/campaign/results.h"
 #include "flipsweep/core/bit_ops.h"
 #include "flipsweep/error.h"
+#include "flipsweep/faults/fault_injector.h"
+#include "flipsweep/faults/targets.h"
 #include "flipsweep/eval/evaluate.h"
 #include "flipsweep/model/weight_preparation.h"
 #include "campaign_support.h"
@@ -440,6 +442,70 @@ TEST(Campaign, SingleFlipCampaignsFlipOneBitPerTrial) {
   EXPECT_EQ(per_trial.size(), 2u * 12u);
   for (const auto& [trial, count] : per_trial) EXPECT_EQ(count, 1) << trial;
   EXPECT_NE(read_text(dir + "/out/config.yaml").find("single-flip"), std::string::npos);
+}
+
+// A layer-bit campaign visits every (target tensor, selected bit) cell in the documented order,
+// one flip per trial, and python/plot_profile.py turns it into profile.csv (one row per cell, the
+// drop being clean top-1 minus the trial's) and a heat map.
+TEST(Campaign, LayerBitCampaignsProfileEveryLayerAndBit) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  const std::string model_path = testing::source_path("tests/golden/resnet20_cifar/model.onnx");
+  const Model model = load_onnx_model(model_path);
+  const std::vector<int> targets = select_fault_targets(model, TargetSpec{});
+  const std::vector<int> bits = parse_bit_selection("exponent", core::StorageFormat::fp32());  // 23 … 30
+  const size_t cells = targets.size() * bits.size();
+  const std::string dir = scratch_dir("layer_bit");
+  const std::string path = dir + "/profile.yaml";
+  {
+    std::ofstream out(path);
+    out << "name: profile\nseed: 9\ntrials: " << cells << "\nformats: [fp32]\nmodels:\n  - {name: plain, path: "
+        << model_path << "}\n"
+        << "dataset:\n  spec: fashion-mnist-test\n  limit: 8\n  preprocess: {pad: 2, channels: 3}\n"
+        << "targets: {bits: exponent}\nfaults: {model: layer-bit}\nbatch_size: 8\nthreads: 2\n";
+  }
+  run_campaign(load_campaign_config(path), quiet(dir + "/out", false, true));
+  std::ifstream faults(dir + "/out/faults.csv");
+  std::string line;
+  std::getline(faults, line);
+  size_t rows = 0;
+  while (std::getline(faults, line)) {
+    std::vector<std::string> f;
+    std::stringstream split(line);
+    for (std::string field; std::getline(split, field, ',');) f.push_back(field);
+    ASSERT_EQ(f.size(), 7u) << line;
+    const size_t trial = std::stoul(f[2]);
+    EXPECT_EQ(f[3], model.graph.values[static_cast<size_t>(targets[(trial / bits.size()) % targets.size()])].name)
+        << line;
+    EXPECT_EQ(std::stoi(f[5]), bits[trial % bits.size()]) << line;
+    ++rows;
+  }
+  EXPECT_EQ(rows, cells);
+  const int plotted = std::system((std::string(FLIPSWEEP_PYTHON " ") + testing::source_path("python/plot_profile.py") +
+                                   " " + dir + "/out > " + dir + "/plot.log 2>&1")
+                                      .c_str());
+  ASSERT_EQ(plotted, 0) << read_text(dir + "/plot.log");
+  EXPECT_TRUE(fsys::exists(dir + "/out/profile_plain_fp32.png"));
+  const double clean = read_clean_csv(dir + "/out/clean.csv").at(0).top1;
+  std::map<std::pair<std::string, int>, double> drop_of;  // from trials.csv and faults.csv, by hand
+  for (const TrialRecord& r : read_trials_csv(dir + "/out/trials.csv")) {
+    const size_t t = static_cast<size_t>(r.trial);
+    const std::string tensor = model.graph.values[static_cast<size_t>(targets[(t / bits.size()) % targets.size()])].name;
+    drop_of[{tensor, bits[t % bits.size()]}] = clean - r.top1;
+  }
+  std::ifstream profile(dir + "/out/profile.csv");
+  std::getline(profile, line);
+  EXPECT_EQ(line, "config,tensor,bit,trials,mean_drop,collapsed_share");
+  size_t profile_rows = 0;
+  while (std::getline(profile, line)) {
+    std::vector<std::string> f;
+    std::stringstream split(line);
+    for (std::string field; std::getline(split, field, ',');) f.push_back(field);
+    ASSERT_EQ(f.size(), 6u) << line;
+    EXPECT_EQ(f[3], "1") << line;
+    EXPECT_NEAR(std::stod(f[4]), drop_of.at({f[1], std::stoi(f[2])}), 1e-3) << line;
+    ++profile_rows;
+  }
+  EXPECT_EQ(profile_rows, cells);
 }
 
 TEST(Campaign, BadConfigValuesFailBeforeAnyWork) {

@@ -155,8 +155,9 @@ CampaignConfig load_campaign_config(const std::string& path, ConfigUse use) {
     else if (kind == "stuck-at") c.faults.model = FaultModel::StuckAt;
     else if (kind == "exact") c.faults.model = FaultModel::ExactFlips;
     else if (kind == "single-flip") c.faults.model = FaultModel::SingleFlip;
+    else if (kind == "layer-bit") c.faults.model = FaultModel::LayerBit;
     else throw Error(path + ": field 'faults.model': unknown fault model '" + kind +
-                     "' (bit-flip, stuck-at, exact, single-flip)");
+                     "' (bit-flip, stuck-at, exact, single-flip, layer-bit)");
     if (c.faults.model == FaultModel::ExactFlips) {
       if (!f["tensor"] || !f["bit"]) throw Error(path + ": field 'faults': exact faults need 'tensor' and 'bit'");
       c.faults.exact_tensor = yaml_value<std::string>(f["tensor"], path, "faults.tensor");
@@ -166,11 +167,12 @@ CampaignConfig load_campaign_config(const std::string& path, ConfigUse use) {
       throw Error(path + ": field 'faults': 'tensor', 'bit' and 'count' apply to model: exact only");
     }
   }
-  // Exact and single-flip faults have no rate: one "BER" column value, 0, names the point.
-  if (c.faults.model == FaultModel::SingleFlip && !c.bers.empty() && c.bers != std::vector<double>{0.0})
-    throw Error(path + ": field 'ber': single-flip faults (one flip per trial) have no bit error rate; leave 'ber' out");
-  if ((c.faults.model == FaultModel::ExactFlips || c.faults.model == FaultModel::SingleFlip) && c.bers.empty())
-    c.bers = {0.0};
+  // Exact, single-flip and layer-bit faults have no rate: one "BER" column value, 0, names the point.
+  const bool one_flip = c.faults.model == FaultModel::SingleFlip || c.faults.model == FaultModel::LayerBit;
+  if (one_flip && !c.bers.empty() && c.bers != std::vector<double>{0.0})
+    throw Error(path + ": field 'ber': " + fault_model_name(c.faults.model) +
+                " faults (one flip per trial) have no bit error rate; leave 'ber' out");
+  if ((c.faults.model == FaultModel::ExactFlips || one_flip) && c.bers.empty()) c.bers = {0.0};
   validate_campaign_config(c);
   return c;
 }

@@ -17,6 +17,7 @@ const char* fault_model_name(FaultModel model) {
     case FaultModel::StuckAt: return "stuck-at";
     case FaultModel::ExactFlips: return "exact";
     case FaultModel::SingleFlip: return "single-flip";
+    case FaultModel::LayerBit: return "layer-bit";
   }
   return "?";
 }
@@ -175,6 +176,12 @@ TrialFaults FaultInjector::inject(WeightSet& weights, uint64_t seed, uint32_t tr
       case FaultModel::SingleFlip:
         if (ti == single_target) positions = {single_position};
         break;
+      case FaultModel::LayerBit: {
+        if (ti != (trial / per_word) % stored_.size()) continue;
+        core::PhiloxStream stream = core::fault_stream(key, core::RandomPurpose::LayerBitElement);
+        positions = {stream.next_below(elements) * per_word + trial % per_word};
+        break;
+      }
     }
     if (positions.empty()) continue;
 

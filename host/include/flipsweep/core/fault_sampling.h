@@ -61,6 +61,7 @@ enum class RandomPurpose : uint32_t {
   StuckAtValue = 4,     // per position: the value a stuck cell holds
   ExactPositions = 5,   // the exact-count fault model's positions (sequential stream)
   SingleFlip = 6,       // the single-flip model's one position over all targets (sequential stream)
+  LayerBitElement = 7,  // the layer-bit sweep's element in its trial's tensor (sequential stream)
 };
 
 // The single-flip model draws one position over every target tensor at once, from the stream of

@@ -23,6 +23,9 @@ enum class FaultModel {
   StuckAt,     // every selected stored bit is stuck (at 0 or 1, a fair keyed coin) with probability `rate`
   ExactFlips,  // exactly `exact_count` distinct elements of one tensor get bit `exact_bit` flipped
   SingleFlip,  // exactly one selected stored bit flips, uniform over all selected bits of all targets
+  LayerBit,    // one flip per trial, trial t on cell (target (t / k) mod n, bit t mod k) of the n
+               // targets × k selected bits, at a uniform element of that target: a per-layer ×
+               // bit vulnerability profile (python/plot_profile.py)
 };
 
 const char* fault_model_name(FaultModel model);
