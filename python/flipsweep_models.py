@@ -429,15 +429,17 @@ class NearestUpsample2d(nn.Upsample):
 
 
 class UNetConvBlock(nn.Module):
-    """(Conv3x3 (no bias) -> BN -> activation) twice, spatial size kept."""
+    """(Conv3x3 (no bias) -> BN -> activation) twice, spatial size kept; the channels between the
+    two convs are `mid_channels` (default out_channels; fewer after channel pruning)."""
 
-    def __init__(self, in_channels, out_channels, activation, saf):
+    def __init__(self, in_channels, out_channels, activation, saf, mid_channels=None):
         super().__init__()
         act = UNET_ACTIVATIONS[activation]
-        self.conv1 = _conv3x3(in_channels, out_channels, 1, saf)
-        self.bn1 = nn.BatchNorm2d(out_channels)
+        mid_channels = out_channels if mid_channels is None else mid_channels
+        self.conv1 = _conv3x3(in_channels, mid_channels, 1, saf)
+        self.bn1 = nn.BatchNorm2d(mid_channels)
         self.act1 = act()
-        self.conv2 = _conv3x3(out_channels, out_channels, 1, saf)
+        self.conv2 = _conv3x3(mid_channels, out_channels, 1, saf)
         self.bn2 = nn.BatchNorm2d(out_channels)
         self.act2 = act()
 
@@ -463,8 +465,13 @@ class UNet(nn.Module):
     """
 
     def __init__(self, in_channels=1, num_classes=2, base_channels=8, depth=2,
-                 activation="relu", saf=None, up="transpose"):
+                 activation="relu", saf=None, up="transpose", mid_channels=None):
         super().__init__()
+        # mid_channels: per conv block (encoders, bottleneck, decoders in that order) the channels
+        # between its two convs; None keeps each block's width (see prune_unet_channels).
+        if mid_channels is not None and len(mid_channels) != 2 * depth + 1:
+            raise ValueError(f"mid_channels needs {2 * depth + 1} entries (one per conv block), got {len(mid_channels)}")
+        mids = list(mid_channels) if mid_channels is not None else [None] * (2 * depth + 1)
         if activation not in UNET_ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; expected one of "
                              f"{sorted(UNET_ACTIVATIONS)}")
@@ -481,16 +488,16 @@ class UNet(nn.Module):
 
         self.encoders = nn.ModuleList()
         current = in_channels
-        for width in widths[:-1]:
-            self.encoders.append(UNetConvBlock(current, width, activation, saf))
+        for level, width in enumerate(widths[:-1]):
+            self.encoders.append(UNetConvBlock(current, width, activation, saf, mids[level]))
             current = width
         self.pool = nn.MaxPool2d(2)
-        self.bottleneck = UNetConvBlock(current, widths[-1], activation, saf)
+        self.bottleneck = UNetConvBlock(current, widths[-1], activation, saf, mids[depth])
         current = widths[-1]
 
         self.ups = nn.ModuleList()
         self.decoders = nn.ModuleList()
-        for width in reversed(widths[:-1]):
+        for level, width in enumerate(reversed(widths[:-1])):
             if up == "transpose":
                 self.ups.append(SAFConvTranspose2d(current, width, kernel_size=2, stride=2,
                                                    saf=saf))
@@ -498,7 +505,7 @@ class UNet(nn.Module):
             else:
                 self.ups.append(NearestUpsample2d(2))
                 up_channels = current
-            self.decoders.append(UNetConvBlock(up_channels + width, width, activation, saf))
+            self.decoders.append(UNetConvBlock(up_channels + width, width, activation, saf, mids[depth + 1 + level]))
             current = width
         self.head = SAFConv2d(current, num_classes, kernel_size=1, bias=True, saf=saf)
         self._init_weights()
@@ -528,15 +535,54 @@ class UNet(nn.Module):
 
 
 def unet(in_channels=1, num_classes=2, base_channels=8, depth=2, activation="relu", saf=None,
-         up="transpose"):
+         up="transpose", mid_channels=None):
     """Small U-Net: `depth` down/up levels, widths base_channels * 2^i.
 
     activation: "relu", "sigmoid" or "hardsigmoid" (every conv block);
     up: "transpose" (ConvTranspose2d stride 2) or "nearest" (Resize).
+    mid_channels: per conv block, the channels between its convs (pruned models).
     Output: per-pixel class logits [N, num_classes, H, W].
     """
     return UNet(in_channels=in_channels, num_classes=num_classes, base_channels=base_channels,
-                depth=depth, activation=activation, saf=saf, up=up)
+                depth=depth, activation=activation, saf=saf, up=up, mid_channels=mid_channels)
+
+
+def unet_conv_blocks(model):
+    """The U-Net's conv blocks in mid_channels order: encoders, bottleneck, decoders."""
+    return list(model.encoders) + [model.bottleneck] + list(model.decoders)
+
+
+def prune_unet_channels(model, sparsity):
+    """Structured channel pruning by filter norm: in every conv block, the fraction `sparsity` of
+    the first conv's filters with the smallest L1 norm (at least one filter kept) is removed with
+    its BatchNorm channel and the second conv's matching input channels. Block outputs, and so the
+    skips, the upsampling and the head, keep their widths. Returns a new U-Net (eval mode) whose
+    outputs the removed channels no longer feed; the input model is unchanged.
+    """
+    if not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+    blocks = unet_conv_blocks(model)
+    keep = []
+    for block in blocks:
+        norms = block.conv1.weight.detach().abs().sum(dim=(1, 2, 3))
+        count = max(1, int(round(norms.numel() * (1.0 - sparsity))))
+        # The largest norms, back in channel order (ties to the lower index: a stable sort).
+        order = torch.argsort(-norms, stable=True)[:count]
+        keep.append(torch.sort(order).values)
+    first = blocks[0].conv1
+    pruned = UNet(in_channels=first.in_channels, num_classes=model.head.out_channels,
+                  base_channels=blocks[0].conv2.out_channels, depth=model.depth, activation=model.activation,
+                  saf=model.saf, up=model.up_mode, mid_channels=[len(k) for k in keep])
+    state = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    for index, (block, kept) in enumerate(zip(blocks, keep)):
+        prefix = ("encoders.%d" % index if index < model.depth else "bottleneck" if index == model.depth
+                  else "decoders.%d" % (index - model.depth - 1))
+        state[prefix + ".conv1.weight"] = block.conv1.weight.detach()[kept].clone()
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            state[prefix + ".bn1." + name] = getattr(block.bn1, name).detach()[kept].clone()
+        state[prefix + ".conv2.weight"] = block.conv2.weight.detach()[:, kept].clone()
+    pruned.load_state_dict(state)
+    return pruned.eval()
 
 
 MODEL_BUILDERS = {

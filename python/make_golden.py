@@ -299,6 +299,22 @@ def case_unet_hardsigmoid_nearest(case_dir):
     _unet_case(case_dir, activation="hardsigmoid", up="nearest")
 
 
+def case_zoo_unet_pruned(case_dir):
+    """A U-Net (ReLU, ConvTranspose, 16 base channels) channel-pruned by filter norm to half its
+    inner channels (flipsweep_models.prune_unet_channels): the pruning export round trip. Generated
+    at test time like the zoo cases (tests/test_support.h torchvision_case("unet_pruned"))."""
+    torch.manual_seed(MODEL_SEED)
+    model = flipsweep_models.unet(in_channels=1, num_classes=3, base_channels=16, depth=2, activation="relu",
+                                  up="transpose")
+    randomize_batchnorm(model, torch.Generator().manual_seed(BN_STATS_SEED))
+    model = flipsweep_models.prune_unet_channels(model, 0.5)
+    calibration_input = torch.randn(8, 1, 32, 32, generator=torch.Generator().manual_seed(CALIBRATION_SEED))
+    centre_pixel_logits(model, calibration_input)
+    example_input = torch.randn(2, 1, 32, 32, generator=torch.Generator().manual_seed(INPUT_SEED))
+    logits = write_case(case_dir, model, example_input)
+    _print_pixel_logit_summary(os.path.basename(case_dir), logits)
+
+
 # ---------------------------------------------------------------------------
 # NaN / Inf semantics
 # ---------------------------------------------------------------------------
@@ -527,6 +543,7 @@ CASES = {
     "unet_hardsigmoid_nearest": case_unet_hardsigmoid_nearest,
 }
 CASES.update({"zoo_" + name: _zoo_case_function(name) for name in ZOO_MODELS})
+CASES["zoo_unet_pruned"] = case_zoo_unet_pruned
 # Committed under tests/golden; resnet18 (~45 MB) and the zoo_* cases are generated at test time.
 COMMITTED_CASES = ["resnet20_cifar", "resnet20_tanh_saf", "nan_inf_semantics",
                    "unet_relu_transpose", "unet_hardsigmoid_nearest"]

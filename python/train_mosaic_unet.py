@@ -85,6 +85,34 @@ def metrics(model, images, masks, classes, batch=200):
             "class_iou": [None if math.isnan(v) else round(100.0 * v, 4) for v in iou]}
 
 
+def train(model, images, masks, epochs, batch_size, lr, seed):
+    """Adam at `lr`, cosine over all steps, per-pixel cross-entropy, random horizontal flips; seeded."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    steps_per_epoch = math.ceil(len(images) / batch_size)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs * steps_per_epoch))
+    loss_function = nn.CrossEntropyLoss(ignore_index=IGNORE)
+    generator = torch.Generator().manual_seed(seed)
+    start = time.time()
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(len(images), generator=generator).numpy()
+        total = 0.0
+        for step in range(steps_per_epoch):
+            index = np.sort(order[step * batch_size:(step + 1) * batch_size])
+            x = inputs(images[index])
+            y = torch.from_numpy(masks[index].astype(np.int64))
+            flip = torch.rand(len(index), generator=generator) < 0.5
+            x[flip], y[flip] = x[flip].flip(-1), y[flip].flip(-1)
+            optimizer.zero_grad()
+            loss = loss_function(model(x), y)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total += loss.item()
+        print(f"epoch {epoch + 1}/{epochs}: loss {total / steps_per_epoch:.4f} ({time.time() - start:.0f} s)",
+              file=sys.stderr)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="folder with mosaics-train.fswptc and mosaics-test.fswptc")
@@ -110,30 +138,8 @@ def main():
     model = flipsweep_models.unet(in_channels=train_images.shape[1], num_classes=classes,
                                   base_channels=args.base_channels, depth=args.depth, activation=args.activation,
                                   up=args.up)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    steps_per_epoch = math.ceil(len(train_images) / args.batch_size)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs * steps_per_epoch)
-    loss_function = nn.CrossEntropyLoss(ignore_index=IGNORE)
-    generator = torch.Generator().manual_seed(args.seed)
     start = time.time()
-    for epoch in range(args.epochs):
-        model.train()
-        order = torch.randperm(len(train_images), generator=generator).numpy()
-        total = 0.0
-        for step in range(steps_per_epoch):
-            index = np.sort(order[step * args.batch_size:(step + 1) * args.batch_size])
-            x = inputs(train_images[index])
-            y = torch.from_numpy(train_masks[index].astype(np.int64))
-            flip = torch.rand(len(index), generator=generator) < 0.5
-            x[flip], y[flip] = x[flip].flip(-1), y[flip].flip(-1)
-            optimizer.zero_grad()
-            loss = loss_function(model(x), y)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total += loss.item()
-        print(f"epoch {epoch + 1}/{args.epochs}: loss {total / steps_per_epoch:.4f} ({time.time() - start:.0f} s)",
-              file=sys.stderr)
+    train(model, train_images, train_masks, args.epochs, args.batch_size, args.lr, args.seed)
     result = metrics(model, test_images, test_masks, classes)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     channels, height, width = train_images.shape[1:]

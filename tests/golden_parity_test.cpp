@@ -10,6 +10,7 @@
 #include <fstream>
 #include <numeric>
 #include <limits>
+#include <map>
 #include <cstring>
 
 #include "flipsweep/backend/backend.h"
@@ -167,6 +168,37 @@ TEST(GoldenParity, UNetEncoderDecoderMatchesPyTorch) {
 
 bool pytorch_available() {
   return std::system(FLIPSWEEP_PYTHON " -c 'import torch, torchvision, onnx' > /dev/null 2>&1") == 0;
+}
+
+// Seed 002's pruning round trip: a U-Net channel-pruned by filter norm in PyTorch
+// (flipsweep_models.prune_unet_channels, half of each block's inner channels: 16 → 8, 32 → 16,
+// 64 → 32), exported, then run by flipsweep — reference graph and fast backend — against PyTorch's
+// output (generated at test time: python/make_golden.py zoo_unet_pruned).
+TEST(GoldenParity, ChannelPrunedUNetMatchesPyTorch) {
+  if (!pytorch_available()) GTEST_SKIP() << "python3-torch is not installed (scripts/install-deps.sh installs it)";
+  const std::string dir = testing::torchvision_case("unet_pruned");
+  ASSERT_FALSE(dir.empty());
+  Model model = load_onnx_model(dir + "/model.onnx");
+  std::map<std::string, Shape> shape_of;
+  for (int id : model.graph.parameters) shape_of[model.graph.values[static_cast<size_t>(id)].name] = model.stored[static_cast<size_t>(id)].shape;
+  EXPECT_EQ(shape_of["encoders.0.conv1.weight"], (Shape{8, 1, 3, 3}));
+  EXPECT_EQ(shape_of["encoders.0.conv2.weight"], (Shape{16, 8, 3, 3}));
+  EXPECT_EQ(shape_of["bottleneck.conv1.weight"], (Shape{32, 32, 3, 3}));
+  EXPECT_EQ(shape_of["decoders.1.bn1.running_var"], (Shape{8}));
+  const Tensor input = load_case_tensors(dir, "input").at(0);
+  const Tensor expected = load_case_tensors(dir, "output").at(0);
+  ASSERT_EQ(expected.shape, (Shape{2, 3, 32, 32}));
+  const std::vector<int64_t> expected_argmax = pixel_argmax(expected);
+  auto outputs = run_reference_graph(model, WeightPreparation(model).prepare_clean(), {input});
+  EXPECT_LE(relative_l2_error(outputs.at(0), expected), 1e-4) << "reference graph";
+  EXPECT_EQ(count_differences(pixel_argmax(outputs.at(0)), expected_argmax), 0) << "reference graph";
+  for (const BackendRun& how : {BackendRun{CpuKernels::Fast, 2, 0, 2}, BackendRun{CpuKernels::Fast, 2, 1, 1}}) {
+    SCOPED_TRACE("fast, tile " + std::to_string(how.tile));
+    Tensor actual = run_backend(model, input, how);
+    actual.shape = expected.shape;
+    EXPECT_LE(relative_l2_error(actual, expected), 1e-4);
+    EXPECT_EQ(count_differences(pixel_argmax(actual), expected_argmax), 0) << "pixels with a different argmax";
+  }
 }
 
 TEST(GoldenParity, ResNet18MatchesPyTorch) {

@@ -139,6 +139,26 @@ TEST(SegmentationDataset, FlipsweepEvalMatchesPyTorchOnMosaics) {
   EXPECT_NEAR(number_after(out, "mean IoU"), number_after(json, "\"mean_iou\""), 0.05) << out << json;
   EXPECT_NEAR(number_after(out, "fw IoU"), number_after(json, "\"frequency_weighted_iou\""), 0.05) << out << json;
   EXPECT_GT(number_after(out, "pixel accuracy"), 0.0) << out;
+
+  // Channel-pruned by filter norm (half of each block's inner channels) and fine-tuned: flipsweep
+  // evaluates the smaller exported network as PyTorch did.
+  out = run_command(std::string(FLIPSWEEP_PYTHON " ") + testing::source_path("python/prune_unet.py") + " --model " + dir +
+                        "/unet.onnx --data " + dir + " --sparsity 0.5 --epochs 1 --out " + dir + "/pruned.onnx",
+                    &code);
+  ASSERT_EQ(code, 0) << out;
+  std::ifstream pruned_json_file(dir + "/pruned.json");
+  const std::string pruned_json((std::istreambuf_iterator<char>(pruned_json_file)), std::istreambuf_iterator<char>());
+  EXPECT_NE(pruned_json.find("\"mid_channels\": [\n    4,\n    8,"), std::string::npos) << pruned_json;
+  EXPECT_LT(number_after(pruned_json, "\"parameters\""), number_after(pruned_json, "\"source_parameters\""));
+  out = run_command(testing::binary_path("flipsweep") + " eval --model " + dir + "/pruned.onnx --dataset tensor-cache:" +
+                        dir + "/mosaics-test.fswptc --mean 0.1373 --std 0.2844 --no-progress",
+                    &code);
+  ASSERT_EQ(code, 0) << out;
+  const size_t test_at = pruned_json.find("\"test\":");
+  ASSERT_NE(test_at, std::string::npos) << pruned_json;
+  const std::string pruned_test = pruned_json.substr(test_at);
+  EXPECT_NEAR(number_after(out, "pixel accuracy"), number_after(pruned_test, "\"pixel_accuracy\""), 0.05) << out << pruned_json;
+  EXPECT_NEAR(number_after(out, "mean IoU"), number_after(pruned_test, "\"mean_iou\""), 0.05) << out << pruned_json;
 }
 
 }  // namespace
