@@ -57,6 +57,7 @@ void run_reference(const CpuPlan& plan, const Step& st, const SlotWeights& slot,
   try {
     reference::run_op(n.op, n.params, inputs, outputs);
   } catch (const Error& e) {
+    ts.values[static_cast<size_t>(st.output)] = std::move(outputs.at(0));  // keep the buffer its size
     throw Error("node '" + n.name + "' (" + op_type_name(n.op) + "): " + e.what());
   }
   ts.values[static_cast<size_t>(st.output)] = std::move(outputs.at(0));

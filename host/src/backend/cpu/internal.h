@@ -126,7 +126,9 @@ struct CpuPlan {
   size_t graph_value_count() const { return model->graph.values.size(); }
   ValueKind kind(int id) const { return model->graph.values[static_cast<size_t>(id)].kind; }
   // Parameters, constants and prepared values: read from a trial slot, not computed per tile.
+  // Internal values (layout copies, past the graph's ids) are activations.
   bool is_weight(int id) const {
+    if (id < 0 || static_cast<size_t>(id) >= graph_value_count()) return false;
     ValueKind k = kind(id);
     return k == ValueKind::Parameter || k == ValueKind::Constant || k == ValueKind::Prepared;
   }

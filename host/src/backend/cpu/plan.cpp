@@ -311,8 +311,7 @@ class PlanBuilder {
     Step s;
     s.kind = StepKind::Gemm;
     s.node = index;
-    const int a = p_.blocked[static_cast<size_t>(n.inputs[0])] ? to_plain(n.inputs[0]) : n.inputs[0];
-    s.inputs = {a, n.inputs[1]};
+    s.inputs = {n.inputs[0], n.inputs[1]};  // A is 2-D, so plain (blocked values are 4-D)
     if (n.inputs.size() > 2 && n.inputs[2] >= 0) s.inputs.push_back(n.inputs[2]);
     s.output = n.outputs[0];
     s.gemm_index = static_cast<int>(p_.gemms.size());
