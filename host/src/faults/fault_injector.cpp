@@ -178,6 +178,9 @@ TrialFaults FaultInjector::inject(WeightSet& weights, uint64_t seed, uint32_t tr
         break;
       case FaultModel::LayerBit: {
         if (ti != (trial / per_word) % stored_.size()) continue;
+        if (elements == 0)
+          throw Error("layer-bit faults: target '" + model_.graph.values[static_cast<size_t>(t.value)].name +
+                      "' has no elements to flip");
         core::PhiloxStream stream = core::fault_stream(key, core::RandomPurpose::LayerBitElement);
         positions = {stream.next_below(elements) * per_word + trial % per_word};
         break;
