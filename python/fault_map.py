@@ -5,6 +5,10 @@ A second implementation of the scheme, in plain Python, so that anyone can repro
 a campaign faulted from (seed, trial, tensor name, tensor size, storage format, bit selection,
 rate), and so that the documentation is checked: `--check DIR MODEL.onnx` recomputes every fault
 of a campaign folder's faults.csv (written with --save-faults) and exits 1 on any difference.
+For `single-flip` and `layer-bit` campaigns (one flip per trial, drawn over all targets) it checks
+the rows of the configurations whose model has MODEL.onnx's SHA-256 in config.yaml, with the
+targets chosen from the ONNX graph by `targets` (roles, include, exclude) as flipsweep does for
+models whose nodes read their parameters directly.
 
     fault_map.py --seed 1 --trial 0 --tensor conv1.weight --elements 432 --format fp32 --ber 1e-4
     fault_map.py --check results/demo models/fashion-mnist/resnet20_none.onnx
@@ -53,7 +57,8 @@ def stream_key(seed, tensor_key):
     return (block[0], block[1])
 
 
-PURPOSE = {"flip-band": 0, "flip-uniform": 1, "stuck-band": 2, "stuck-uniform": 3, "stuck-value": 4}
+PURPOSE = {"flip-band": 0, "flip-uniform": 1, "stuck-band": 2, "stuck-uniform": 3, "stuck-value": 4, "single-flip": 6,
+           "layer-bit": 7}
 
 
 def stream_word(purpose, band):
@@ -315,12 +320,115 @@ def tensor_faults(seed, trial, name, elements, fmt, selection, rate, model="bit-
     return out
 
 
+def single_flip_fault(seed, trial, targets, fmt, selection):
+    """(tensor, element, bit) of a single-flip trial (CAMPAIGNS.md item 7); targets: [(name, elements)]."""
+    bits = selected_bits(selection, fmt)
+    total = sum(elements for _, elements in targets) * len(bits)
+    position = Stream(stream_key(seed, 0), trial, stream_word("single-flip", 0)).next_below(total)
+    for name, elements in targets:
+        if position < elements * len(bits):
+            return name, position // len(bits), bits[position % len(bits)]
+        position -= elements * len(bits)
+    raise AssertionError("position past the last target")
+
+
+def layer_bit_fault(seed, trial, targets, fmt, selection):
+    """(tensor, element, bit) of a layer-bit trial (CAMPAIGNS.md item 8)."""
+    bits = selected_bits(selection, fmt)
+    name, elements = targets[(trial // len(bits)) % len(targets)]
+    stream = Stream(stream_key(seed, tensor_name_key(name)), trial, stream_word("layer-bit", 0))
+    return name, stream.next_below(elements), bits[trial % len(bits)]
+
+
+def parameter_roles(graph):
+    """{initializer name: role} from the nodes that read it directly (faults/targets.cpp's slots)."""
+    slots = {"Conv": {1: "conv-weight", 2: "bias"}, "ConvTranspose": {1: "conv-weight", 2: "bias"},
+             "Gemm": {1: "linear-weight", 2: "bias"}, "MatMul": {1: "linear-weight"},
+             "BatchNormalization": {1: "batchnorm-affine", 2: "batchnorm-affine", 3: "batchnorm-stats",
+                                    4: "batchnorm-stats"}}
+    roles = {}
+    for node in graph.node:
+        for slot, name in enumerate(node.input):
+            roles.setdefault(name, slots.get(node.op_type, {}).get(slot, "other"))
+    return roles
+
+
+def campaign_targets(graph, targets_config):
+    """[(name, elements)] of the targets in parameter order, for graphs whose nodes read the
+    initializers directly (no weight-preparation or Identity nodes; refused otherwise)."""
+    import fnmatch
+    initializers = {t.name: math.prod(t.dims) for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Identity" and node.input and node.input[0] in initializers:
+            raise ValueError(f"{node.name or node.output[0]}: an Identity node copies a parameter; --check of "
+                             "single-flip and layer-bit campaigns handles models whose nodes read parameters directly")
+    roles = parameter_roles(graph)
+    include, exclude = targets_config.get("include") or [], targets_config.get("exclude") or []
+    wanted = targets_config.get("roles") or ["conv-weight", "linear-weight"]
+    chosen = []
+    for t in graph.initializer:
+        if include:
+            keep = any(fnmatch.fnmatchcase(t.name, pattern) for pattern in include)
+        else:
+            keep = roles.get(t.name, "other") in wanted
+        if keep and not any(fnmatch.fnmatchcase(t.name, pattern) for pattern in exclude):
+            chosen.append((t.name, initializers[t.name]))
+    return chosen
+
+
+def check_one_flip_campaign(folder, model_path, config, fault_model):
+    """Every trial of a single-flip or layer-bit faults.csv, recomputed from the documented draws."""
+    import onnx
+    graph = onnx.load(model_path, load_external_data=False).graph
+    targets = campaign_targets(graph, config.get("targets", {}))
+    selection = str(config.get("targets", {}).get("bits", "all"))
+    seed = int(config["seed"])
+    draw = single_flip_fault if fault_model == "single-flip" else layer_bit_fault
+    # The draw depends on every target's size, so only the rows of this model's configurations are
+    # checked: the models config.yaml records with this file's SHA-256.
+    import hashlib
+    with open(model_path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    names = {m["name"] for m in config.get("models", []) if m.get("sha256") == digest}
+    if not names:
+        print(f"fault_map.py: {model_path} is none of the models {folder}/config.yaml records (by SHA-256)",
+              file=sys.stderr)
+        return 1
+    model_name = os.path.basename(model_path)
+    checked = 0
+    with open(os.path.join(folder, "faults.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    seen = set()
+    for row in rows:
+        config_name, trial = row["config"], int(row["trial"])
+        if config_name.split("/", 1)[0] not in names:
+            continue
+        key = (config_name, trial)
+        if key in seen:
+            print(f"fault_map.py: {config_name} trial {trial}: more than one fault in a {fault_model} campaign",
+                  file=sys.stderr)
+            return 1
+        seen.add(key)
+        fmt = config_name.split("/", 1)[1]
+        recorded = (row["tensor"], int(row["element"]), int(row["bit"]))
+        expected = draw(seed, trial, targets, fmt, selection)
+        if recorded != expected or row["kind"] != "flip":
+            print(f"fault_map.py: {config_name} trial {trial}: faults.csv has {recorded + (row['kind'],)}, the "
+                  f"documented scheme gives {expected + ('flip',)} for {model_name}", file=sys.stderr)
+            return 1
+        checked += 1
+    print(f"fault_map.py: {checked} {fault_model} faults of {folder} ({', '.join(sorted(names))}) reproduced exactly")
+    return 0 if checked else 1
+
+
 def check_campaign(folder, model_path):
     import onnx
     import yaml
     with open(os.path.join(folder, "config.yaml")) as f:
         config = yaml.safe_load(f)
     fault_model = config.get("faults", {}).get("model", "bit-flip")
+    if fault_model in ("single-flip", "layer-bit"):
+        return check_one_flip_campaign(folder, model_path, config, fault_model)
     if fault_model not in ("bit-flip", "stuck-at"):
         print(f"fault_map.py: {fault_model} faults are not drawn from bands; nothing to check", file=sys.stderr)
         return 1

@@ -442,6 +442,18 @@ TEST(Campaign, SingleFlipCampaignsFlipOneBitPerTrial) {
   EXPECT_EQ(per_trial.size(), 2u * 12u);
   for (const auto& [trial, count] : per_trial) EXPECT_EQ(count, 1) << trial;
   EXPECT_NE(read_text(dir + "/out/config.yaml").find("single-flip"), std::string::npos);
+
+  // python/fault_map.py, a second implementation written from docs/CAMPAIGNS.md, draws the same
+  // flip in every trial, and notices one that is not where the documentation puts it.
+  const std::string check = std::string(FLIPSWEEP_PYTHON " ") + testing::source_path("python/fault_map.py") +
+                            " --check " + dir + "/out " + testing::source_path("tests/golden/resnet20_cifar/model.onnx");
+  EXPECT_EQ(std::system((check + " > " + dir + "/check.log 2>&1").c_str()), 0) << read_text(dir + "/check.log");
+  std::string recorded = read_text(dir + "/out/faults.csv");
+  const size_t second_line = recorded.find('\n', recorded.find('\n') + 1) + 1;
+  const size_t bit_field = recorded.rfind(',', recorded.find(",flip", second_line) - 1) + 1;
+  recorded[bit_field] = recorded[bit_field] == '2' ? '3' : '2';  // bits 23..30: another exponent bit
+  std::ofstream(dir + "/out/faults.csv", std::ios::trunc) << recorded;
+  EXPECT_NE(std::system((check + " > " + dir + "/check.log 2>&1").c_str()), 0) << read_text(dir + "/check.log");
 }
 
 // A layer-bit campaign visits every (target tensor, selected bit) cell in the documented order,
@@ -480,6 +492,9 @@ TEST(Campaign, LayerBitCampaignsProfileEveryLayerAndBit) {
     ++rows;
   }
   EXPECT_EQ(rows, cells);
+  const std::string check = std::string(FLIPSWEEP_PYTHON " ") + testing::source_path("python/fault_map.py") +
+                            " --check " + dir + "/out " + model_path + " > " + dir + "/check.log 2>&1";
+  EXPECT_EQ(std::system(check.c_str()), 0) << read_text(dir + "/check.log");
   const int plotted = std::system((std::string(FLIPSWEEP_PYTHON " ") + testing::source_path("python/plot_profile.py") +
                                    " " + dir + "/out > " + dir + "/plot.log 2>&1")
                                       .c_str());
