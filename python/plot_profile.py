@@ -137,7 +137,7 @@ def main(argv):
             drop[i][j], share[i][j] = drop_sum / count, collapses / count
         height = max(3.0, 0.28 * len(tensors) + 1.5)
         figure, axes = plt.subplots(1, 2, figsize=(2 * max(4.0, 0.3 * len(bits) + 3.0), height), squeeze=False)
-        for axis, values, title, limit in ((axes[0][0], drop, f"mean {name} drop (points)", None),
+        for axis, values, title, limit in ((axes[0][0], drop, f"{name} drop (points), mean of the cell's trials", None),
                                            (axes[0][1], share, "share of trials collapsed", 1.0)):
             image = axis.imshow(values, aspect="auto", cmap="magma_r", vmin=0.0, vmax=limit, interpolation="nearest")
             axis.set_xticks(range(len(bits)))

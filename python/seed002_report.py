@@ -134,7 +134,10 @@ def _bit_class(bit, storage):
 
 
 def fmt(value, digits=2):
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0.0 else text  # no "-0.0"
 
 
 def single_flip_tables(folder, lines, per_bit):
@@ -149,9 +152,7 @@ def single_flip_tables(folder, lines, per_bit):
             bit = int(fault["bit"])
             by_class.setdefault(config, {}).setdefault(bit_class(bit, storage), TrialStats(clean_miou)).add(row)
             per_bit.setdefault(config, {}).setdefault(bit, TrialStats(clean_miou)).add(row)
-            tensor = fault["tensor"]
-            kind = ("bias" if tensor.endswith(".bias") and ".bn" not in tensor else
-                    "batchnorm" if ".bn" in tensor else "weight")
+            kind = kind_of(fault["tensor"])
             by_kind.setdefault(config, {}).setdefault(kind, TrialStats(clean_miou)).add(row)
     configs = sorted(overall, key=order_key)
     lines += ["## Single flips: one stored bit per trial, uniform over every targeted bit", "",
@@ -190,31 +191,49 @@ def single_flip_tables(folder, lines, per_bit):
     lines.append("")
 
 
+def kind_of(tensor):
+    return ("bias" if tensor.endswith(".bias") and ".bn" not in tensor else
+            "batchnorm" if ".bn" in tensor else "weight")
+
+
+def top_bit(storage):
+    """The bit whose flip seed 002 blames: FP32's exponent MSB, an integer word's sign bit."""
+    return 30 if storage == "fp32" else 15 if storage in ("fp16", "bf16") else 7
+
+
 def layer_bit_tables(folder, lines):
     trials, clean, fault_of = load_campaign(folder)
     if not fault_of:
         raise ReportError(f"{folder}/faults.csv: missing; run the layer-bit campaign with --save-faults")
-    msb, other = {}, {}
+    by_region, by_kind = {}, {}
     for row in trials:
         config = row["config"]
         clean_miou = number(clean[config]["mean_iou"])
+        storage = model_and_format(config)[1]
         for fault in fault_of.get((config, row["trial"]), []):
-            target = msb if int(fault["bit"]) == 30 else other
-            target.setdefault(config, {}).setdefault(region_of(fault["tensor"]), TrialStats(clean_miou)).add(row)
-    configs = sorted(msb, key=order_key)
+            label = str(top_bit(storage)) if int(fault["bit"]) == top_bit(storage) else "others"
+            by_region.setdefault((config, label), {}).setdefault(region_of(fault["tensor"]),
+                                                                 TrialStats(clean_miou)).add(row)
+            by_kind.setdefault((config, label), {}).setdefault(kind_of(fault["tensor"]),
+                                                               TrialStats(clean_miou)).add(row)
+    keys = sorted(by_region, key=lambda key: (order_key(key[0]), key[1] == "others"))
+
+    def cell(s):
+        return "–" if s is None else f"{fmt(s.clean - s.miou_sum / s.trials, 1)} / {fmt(s.share(s.collapsed), 0)} % (n={s.trials})"
+
     lines += ["## Where in the U-Net: layer-bit campaign (every tensor × bit cell)", "", f"`{folder}`. "
-              "Mean IoU drop (points) and collapsed share of the trials that flipped the FP32 exponent's MSB "
-              "(bit 30) of a parameter in each part of the U-Net, then of all other bits.", "",
+              "Mean IoU drop (points) / collapsed share of the trials that flipped the top bit that matters (FP32: "
+              "the exponent's MSB, bit 30; int8: the sign bit, 7) of a parameter in each part of the U-Net, then "
+              "of all other bits.", "",
               "| config | bit | " + " | ".join(REGIONS) + " |", "|---|---|" + "---|" * len(REGIONS)]
-    for config in configs:
-        for label, table in (("30", msb), ("others", other)):
-            cells = []
-            for region in REGIONS:
-                s = table.get(config, {}).get(region)
-                cells.append("–" if s is None else
-                             f"{fmt(s.clean - s.miou_sum / s.trials, 1)} / {fmt(s.share(s.collapsed), 0)} % "
-                             f"(n={s.trials})")
-            lines.append(f"| {config} | {label} | " + " | ".join(cells) + " |")
+    for config, label in keys:
+        lines.append(f"| {config} | {label} | " + " | ".join(cell(by_region[(config, label)].get(r)) for r in REGIONS)
+                     + " |")
+    lines += ["", "By the kind of parameter (same cells):", "",
+              "| config | bit | conv weights | biases | BatchNorm scale/shift |", "|---|---|---|---|---|"]
+    for config, label in keys:
+        lines.append(f"| {config} | {label} | " + " | ".join(cell(by_kind[(config, label)].get(k))
+                                                           for k in ("weight", "bias", "batchnorm")) + " |")
     lines.append("")
 
 
@@ -234,6 +253,14 @@ def ber_tables(folder, lines):
             row = by.get((config, b))
             cells.append("–" if row is None else f"{fmt(number(row['miou_mean']))} ± {fmt(number(row['miou_std']))}")
         lines.append(f"| {config} | {fmt(number(clean))} | " + " | ".join(cells) + " |")
+    lines += ["", "The same, as a share of the fault-free mean IoU (%): the models' clean accuracies differ.", "",
+              "| config | " + " | ".join(f"BER {b}" for b in bers) + " |", "|---|" + "---|" * len(bers)]
+    for config in configs:
+        cells = []
+        for b in bers:
+            row = by.get((config, b))
+            cells.append("–" if row is None else fmt(100.0 * number(row["miou_mean"]) / number(row["clean_miou"]), 0))
+        lines.append(f"| {config} | " + " | ".join(cells) + " |")
     lines.append("")
 
 
@@ -243,9 +270,10 @@ def ranges_table(folder, lines):
     files = sorted((f for f in os.listdir(folder) if f.endswith(".csv")),
                    key=lambda f: order_key(f[:-4] + "/fp32"))
     lines += ["## Parameter ranges (`flipsweep inspect --ranges-csv`), campaign targets only", "",
-              "Values with 1 ≤ |w| < 2 are the FP32 words that one flip of the exponent's MSB turns into Inf "
-              "(or NaN); they are also every FP32 word one flip can make non-finite here (exponent 2^0).", "",
-              "| model | targeted values | 1 ≤ |w| < 2 | share (%) | of which BatchNorm scale | "
+              "Values with 1 ≤ \\|w\\| < 2 are the FP32 words that one flip of the exponent's MSB turns into Inf "
+              "(or NaN). One flip makes an FP32 word non-finite only when its exponent field has a single 0 bit, "
+              "so with no value at 2^64 or above these are the only ones.", "",
+              "| model | targeted values | 1 ≤ \\|w\\| < 2 | share (%) | of which BatchNorm scale | "
               "largest exponent |", "|---|---|---|---|---|---|"]
     for name in files:
         counts, in_range, bn_in_range, largest = 0, 0, 0, -1000

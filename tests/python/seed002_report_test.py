@@ -62,10 +62,11 @@ with tempfile.TemporaryDirectory() as root:
     # bit 3 in decoder 1 (ups.1 belongs to it) one point.
     campaign(os.path.join(root, "layer-bit"),
              [trial("relu/fp32", 0, 30.0, 9.0), trial("relu/fp32", 1, 50.0, 0.0), trial("relu/fp32", 2, 49.0, 0.5),
-              trial("relu/fp32", 3, 20.0, 30.0)],
+              trial("relu/fp32", 3, 20.0, 30.0), trial("relu/int8", 0, 30.0, 8.0)],
              ["relu/fp32,0,0,bottleneck.conv1.weight,0,30,flip", "relu/fp32,0,1,encoders.0.bn2.bias,0,30,flip",
-              "relu/fp32,0,2,ups.1.weight,0,3,flip", "relu/fp32,0,3,bottleneck.bn2.weight,0,30,flip"],
-             [("relu/fp32", 50.0)])
+              "relu/fp32,0,2,ups.1.weight,0,3,flip", "relu/fp32,0,3,bottleneck.bn2.weight,0,30,flip",
+              "relu/int8,0,0,head.bias,0,7,flip"],
+             [("relu/fp32", 50.0), ("relu/int8", 49.0)])
     # Ranges: 10 + 4 targeted values (running statistics left out), 3 in [1, 2), 2 of them BN scales.
     write(os.path.join(root, "ranges", "relu.csv"),
           ["parameter,exponent,count", "encoders.0.conv1.weight,-3,9", "encoders.0.conv1.weight,0,1",
@@ -79,6 +80,9 @@ with tempfile.TemporaryDirectory() as root:
           [json.dumps({"source_model": "models/mosaics/unet_relu.onnx", "source_parameters": 117243, "parameters": 64019,
                        "sparsity": 0.5, "epochs": 1, "lr": 0.001, "test_after_pruning": {"mean_iou": 7.125},
                        "test": {"pixel_accuracy": 88.9, "mean_iou": 39.9, "frequency_weighted_iou": 85.1}})])
+    # BER sweep: summary.csv rows; the second table divides by the fault-free mean IoU.
+    write(os.path.join(root, "ber-sweep", "summary.csv"),
+          ["config,ber,trials,clean_miou,miou_mean,miou_std", "relu/fp32,1e-05,10,40,30,5", "relu/fp32,1e-06,10,40,39,0.5"])
     result = run(root)
     check(result.returncode == 0, f"report failed: {result.stderr}")
     tables = open(os.path.join(root, "tables.md")).read() if result.returncode == 0 else ""
@@ -110,13 +114,22 @@ with tempfile.TemporaryDirectory() as root:
           "hardsigmoid/fp32 by bit")
     check(row_after("### By the kind of parameter", "relu/fp32") == ["0/2", "1/1", "1/1"], "relu/fp32 by kind")
     check(row_after("### By the kind of parameter", "relu/int8") == ["–", "1/1", "–"], "relu/int8 by kind")
-    layer = [line for line in tables.split("## Where in the U-Net")[1].splitlines() if line.startswith("| relu/fp32 |")]
-    check(len(layer) == 2, f"layer-bit: two rows (bit 30, others): {layer}")
-    if len(layer) == 2:
-        msb, others = ([cell.strip() for cell in line.split("|")[3:-1]] for line in layer)
+    layer_section = tables.split("## Where in the U-Net")[1].split("\n## ")[0]
+    layer = [line for line in layer_section.splitlines() if line.startswith("| relu/")]
+    check(len(layer) == 6, f"layer-bit: relu/fp32 (bit 30, others) and relu/int8 (bit 7), by region and by kind: {layer}")
+    if len(layer) == 6:
+        cells = [[cell.strip() for cell in line.split("|")[2:-1]] for line in layer]
         # regions: encoder 0, encoder 1, bottleneck, decoder 0, decoder 1, head
-        check(msb == ["0.0 / 0 % (n=1)", "–", "25.0 / 50 % (n=2)", "–", "–", "–"], f"layer-bit bit 30: {msb}")
-        check(others == ["–", "–", "–", "–", "1.0 / 0 % (n=1)", "–"], f"layer-bit other bits: {others}")
+        check(cells[0] == ["30", "0.0 / 0 % (n=1)", "–", "25.0 / 50 % (n=2)", "–", "–", "–"], f"bit 30: {cells[0]}")
+        check(cells[1] == ["others", "–", "–", "–", "–", "1.0 / 0 % (n=1)", "–"], f"other bits: {cells[1]}")
+        check(cells[2] == ["7", "–", "–", "–", "–", "–", "19.0 / 0 % (n=1)"], f"int8 sign bit: {cells[2]}")
+        # kinds: conv weights, biases, BatchNorm
+        check(cells[3] == ["30", "20.0 / 0 % (n=1)", "–", "15.0 / 50 % (n=2)"], f"bit 30 by kind: {cells[3]}")
+        check(cells[4] == ["others", "1.0 / 0 % (n=1)", "–", "–"], f"other bits by kind: {cells[4]}")
+        check(cells[5] == ["7", "–", "19.0 / 0 % (n=1)", "–"], f"int8 sign bit by kind: {cells[5]}")
+    check(row_after("## BER sweeps", "relu/fp32") == ["40.00", "39.00 ± 0.50", "30.00 ± 5.00"],
+          f"BER row, BERs ascending: {row_after('## BER sweeps', 'relu/fp32')}")
+    check(row_after("The same, as a share", "relu/fp32") == ["98", "75"], "BER row as a share of clean")
     check(row_after("## Models", "relu") == ["117243", "8 epochs at lr 0.001", "91.00", "49.00", "87.50", "–"],
           f"models: relu {row_after('## Models', 'relu')}")
     check(row_after("## Models", "relu-p50") == ["64019", "pruned 50 %, 1 epoch(s) at lr 0.001", "88.90", "39.90",
