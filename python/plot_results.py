@@ -61,6 +61,10 @@ def main(argv):
         print(f"plot_results.py: no plot: every BER in {summary} is 0, so there is no log-scaled BER axis "
               "(summary.md has the results)", file=sys.stderr)
         return 4
+    # "FP32 tanh" names a curve while every configuration has its own (format, SAF); campaigns that
+    # compare several models with the same SAF need the configuration's name ("relu/fp32").
+    short = {config: f"{points[0][5].upper()} {points[0][4]}" for config, points in series.items()}
+    unique = len(set(short.values())) == len(short)
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     for config, points in series.items():
         points.sort()
@@ -68,7 +72,7 @@ def main(argv):
         mean = [p[1] for p in points]
         low = [max(0.0, p[1] - p[2]) for p in points]
         high = [min(100.0, p[1] + p[2]) for p in points]
-        label = f"{points[0][5].upper()} {points[0][4]}"
+        label = short[config] if unique else config + ("" if points[0][4] == "none" else f" ({points[0][4]})")
         line, = ax.plot(bers, mean, marker="o", markersize=3, label=label)
         ax.fill_between(bers, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
         ax.axhline(points[0][3], color=line.get_color(), linestyle=":", linewidth=0.8)

@@ -10,9 +10,10 @@ Reads, under the folder given:
   ranges/<model>.csv  `flipsweep inspect M.onnx --ranges-csv` of each model (optional)
 and, from MODELS_DIR (default models/mosaics/ of this repository), each U-Net's .json (training
 settings and PyTorch's test metrics on the 2,000 test mosaics),
-and writes tables.md (every table the README quotes) and per_bit.png (share of single-flip trials
-that cost at least one point of mean IoU, per bit of the FP32 word, per activation), both written
-to a temporary name and renamed.
+and writes tables.md (every table the README quotes), per_bit.png (share of single-flip trials
+that cost at least one point of mean IoU, per bit of the FP32 word, per activation) and
+ber_sweep.png (mean IoU kept against BER, a panel per storage format), each written to a
+temporary name and renamed.
 
 Per trial, from trials.csv (segmentation rows): *changed* = some pixel's predicted class differs
 from the fault-free model's (sdc > 0), seed 002's error propagation; *critical* = mean IoU at
@@ -366,6 +367,45 @@ def plot_per_bit(per_bit, out):
     os.replace(temporary, out)
 
 
+def plot_ber(folder, out):
+    """One panel per storage format: share of the fault-free mean IoU kept against BER, unpruned
+    models solid, 50 %-pruned dashed, one colour per activation."""
+    summary = read_csv(os.path.join(folder, "summary.csv"), required=False)
+    if summary is None:
+        return
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    storages = [s for s in ("fp32", "fp16", "int8") if any(model_and_format(r["config"])[1] == s for r in summary)]
+    figure, axes = plt.subplots(1, len(storages), figsize=(4.2 * len(storages), 3.8), sharey=True, squeeze=False)
+    colours = dict(zip(ACTIVATIONS, ("tab:blue", "tab:orange", "tab:green", "tab:red")))
+    for axis, storage in zip(axes[0], storages):
+        for activation in ACTIVATIONS:
+            for variant, style in (("", "-"), ("-p50", "--")):
+                rows = sorted((r for r in summary if r["config"] == f"{activation}{variant}/{storage}"),
+                              key=lambda r: float(r["ber"]))
+                if rows:
+                    axis.plot([float(r["ber"]) for r in rows],
+                              [100.0 * number(r["miou_mean"]) / number(r["clean_miou"]) for r in rows], style,
+                              marker="o", markersize=3, color=colours[activation], label=activation + variant)
+        axis.set_xscale("log")
+        axis.set_title(storage.upper())
+        axis.set_xlabel("bit error rate")
+        axis.grid(alpha=0.3, which="both")
+    axes[0][0].set_ylabel("mean IoU kept (% of fault-free)")
+    axes[0][0].set_ylim(0, 105)
+    axes[0][-1].legend(fontsize=7)
+    figure.suptitle("Mosaic U-Nets under random bit flips (dashed: 50 % of inner channels pruned)", fontsize=10)
+    figure.tight_layout()
+    temporary = out + ".tmp.png"
+    figure.savefig(temporary, dpi=120)
+    plt.close(figure)
+    os.replace(temporary, out)
+
+
 def main(argv):
     if len(argv) not in (2, 3):
         print(__doc__, file=sys.stderr)
@@ -390,6 +430,7 @@ def main(argv):
     write_atomically(os.path.join(root, "tables.md"), "\n".join(lines))
     print(f"seed002_report.py: wrote {os.path.join(root, 'tables.md')}")
     plot_per_bit(per_bit, os.path.join(root, "per_bit.png"))
+    plot_ber(os.path.join(root, "ber-sweep"), os.path.join(root, "ber_sweep.png"))
     return 0
 
 
