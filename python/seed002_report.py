@@ -91,6 +91,9 @@ def load_campaign(folder):
     if "mean_iou" not in trials[0]:
         raise ReportError(f"{folder}/trials.csv: not a segmentation campaign (no mean_iou column)")
     clean = {row["config"]: row for row in read_csv(os.path.join(folder, "clean.csv"))}
+    for row in trials:
+        if row["config"] not in clean:
+            raise ReportError(f"{folder}/clean.csv: no fault-free row for {row['config']}, which trials.csv has")
     faults = read_csv(os.path.join(folder, "faults.csv"), required=False)
     fault_of = {}
     for row in faults or []:

@@ -136,7 +136,20 @@ with tempfile.TemporaryDirectory() as root:
                                                   "85.10", "7.12"], f"models: relu-p50 {row_after('## Models', 'relu-p50')}")
     check(row_after("## Parameter ranges", "relu") == ["14", "3", "21.43", "2", "2^1"], "ranges row")
 
-    # Bad input: a layer-bit folder without faults.csv is one clear error naming it, and no table.
+    # Bad input: trials of a configuration clean.csv does not know; a layer-bit folder without
+    # faults.csv. Each is one clear error naming the file, and no table.
+    clean_path = os.path.join(root, "single-flip", "clean.csv")
+    kept = open(clean_path).read()
+    write(clean_path, [line for line in kept.splitlines() if not line.startswith("relu/int8,")])
+    os.remove(os.path.join(root, "tables.md"))
+    result = run(root)
+    check(result.returncode == 1 and "single-flip/clean.csv: no fault-free row for relu/int8" in result.stderr,
+          f"clean.csv without relu/int8: exit {result.returncode}, {result.stderr!r}")
+    check(not os.path.exists(os.path.join(root, "tables.md")), "a failed report writes no tables.md")
+    write(clean_path, kept.splitlines())
+    result = run(root)
+    check(result.returncode == 0, f"restored clean.csv: {result.stderr}")
+    # A layer-bit folder without faults.csv is one clear error naming it, and no table.
     os.remove(os.path.join(root, "layer-bit", "faults.csv"))
     os.remove(os.path.join(root, "tables.md"))
     result = run(root)
