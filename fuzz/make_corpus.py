@@ -204,6 +204,11 @@ def onnx_seeds(folder):
     seeds["regression_pad_reflect_error_names_file"] = model(
         [helper.make_node("Pad", ["x", "pads"], ["y"], mode="reflect")], [fvalue("x", [1, 1, 2, 4])],
         [fvalue("y", [1, 1, 5, 7])], [tensor("pads", np.array([0, 0, 0, 2, 0, 0, 3, 1], np.int64))])
+    # Found by onnx_import_fuzzer: a nameless integer initializer stood in for a Slice's omitted data
+    # input ("" means omitted) and the shape folding read past an empty input list.
+    seeds["regression_nameless_initializer"] = model(
+        [helper.make_node("Slice", ["", "starts", "ends"], ["s"]), helper.make_node("Relu", ["x"], ["y"])],
+        [fvalue("x", [1, 4])], [fvalue("y", [1, 4])], [i64("", [3, 4]), i64("starts", [0]), i64("ends", [1])])
     for name, data in seeds.items():
         write(folder, "gen_" + name + ".onnx", data)
 

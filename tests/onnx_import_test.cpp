@@ -946,6 +946,17 @@ TEST(ShapeFolding, AFloatComputedFromShapesIsAConstant) {
 }
 
 // What cannot hold for every batch size, or would hide a fault target, is refused with the node.
+// Found by the ONNX fuzzer: an integer initializer without a name stood in for the omitted data
+// input of a Slice ("" means "omitted" in ONNX), and folding it read past an empty input list.
+TEST(OnnxImport, NamelessInitializerIsAClearError) {
+  ModelBuilder b;
+  b.input("x", {1, 6}).int_initializer("", {3, 4}).int_initializer("starts", {0}).int_initializer("ends", {1});
+  b.node("Slice", {"", "starts", "ends"}, "y", "slice_of_nothing");
+  b.node("Relu", {"x"}, "z");
+  b.output("z");
+  expect_error_containing(b, {"test.onnx", "an initializer has no name"});
+}
+
 TEST(ShapeFolding, WhatCannotBeFoldedIsAClearError) {
   auto batch_target = [](ModelBuilder& b, const char* op, int64_t divisor) {
     b.input("x", {1, 6}).int_scalar("zero", 0).int_scalar("k", divisor).int_initializer("axes", {0});

@@ -591,6 +591,9 @@ struct Importer {
     check_all_ops_supported(g);
 
     for (const auto& init : g.initializer()) {
+      // An empty input name means "optional input omitted" in ONNX, so a nameless initializer
+      // would silently stand in for every omitted input.
+      if (init.name().empty()) throw Error(origin + ": an initializer has no name");
       if (known.count(init.name())) throw Error(origin + ": initializer '" + init.name() + "' is defined twice");
       known[init.name()] = convert_tensor(init, origin + ": initializer '" + init.name() + "'");
       initializer_names.insert(init.name());
