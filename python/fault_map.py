@@ -380,7 +380,11 @@ def check_one_flip_campaign(folder, model_path, config, fault_model):
     """Every trial of a single-flip or layer-bit faults.csv, recomputed from the documented draws."""
     import onnx
     graph = onnx.load(model_path, load_external_data=False).graph
-    targets = campaign_targets(graph, config.get("targets", {}))
+    try:
+        targets = campaign_targets(graph, config.get("targets", {}))
+    except ValueError as e:
+        print(f"fault_map.py: {model_path}: {e}", file=sys.stderr)
+        return 1
     selection = str(config.get("targets", {}).get("bits", "all"))
     seed = int(config["seed"])
     draw = single_flip_fault if fault_model == "single-flip" else layer_bit_fault
@@ -417,6 +421,14 @@ def check_one_flip_campaign(folder, model_path, config, fault_model):
                   f"documented scheme gives {expected + ('flip',)} for {model_name}", file=sys.stderr)
             return 1
         checked += 1
+    # Every recorded trial flipped exactly one bit, so each has its line in faults.csv.
+    with open(os.path.join(folder, "trials.csv"), newline="") as f:
+        trials = {(r["config"], int(r["trial"])) for r in csv.DictReader(f) if r["config"].split("/", 1)[0] in names}
+    if trials != seen:
+        missing = sorted(trials - seen)[:3]
+        print(f"fault_map.py: {len(trials - seen)} trial(s) of trials.csv have no line in faults.csv (first: {missing}), "
+              f"{len(seen - trials)} line(s) of faults.csv no trial", file=sys.stderr)
+        return 1
     print(f"fault_map.py: {checked} {fault_model} faults of {folder} ({', '.join(sorted(names))}) reproduced exactly")
     return 0 if checked else 1
 
