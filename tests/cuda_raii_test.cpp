@@ -14,6 +14,7 @@
 
 #include "flipsweep/error.h"
 #include "flipsweep_cuda/cublas_handle.h"
+#include "flipsweep_cuda/cublas_loader.h"
 #include "flipsweep_cuda/cuda_check.h"
 #include "flipsweep_cuda/cudnn_handles.h"
 #include "flipsweep_cuda/device.h"
@@ -97,6 +98,15 @@ TEST(CudaRaii, CheckMacrosThrowWithLibraryNameCallFileAndLine) {
 
   EXPECT_NO_THROW(FLIPSWEEP_CUDNN_CHECK(CUDNN_STATUS_SUCCESS));
   EXPECT_NO_THROW(FLIPSWEEP_CUBLAS_CHECK(CUBLAS_STATUS_SUCCESS));
+}
+
+// cuBLAS is opened on first use, not linked (cublas_loader.h): on a machine with the toolkit
+// the library opens without a GPU and has every function flipsweep forwards to it.
+TEST(CudaRaii, CublasOpensOnFirstUseWithEveryFunctionWeCall) {
+  std::string problem = "not asked";
+  EXPECT_TRUE(cublas_loaded(&problem)) << problem;
+  EXPECT_EQ(problem, "");
+  EXPECT_STREQ(cublasGetStatusName(CUBLAS_STATUS_NOT_SUPPORTED), "CUBLAS_STATUS_NOT_SUPPORTED");
 }
 
 TEST(CudaRaii, NonThrowingFormsReturnFalseOnFailure) {
