@@ -364,6 +364,38 @@ def csv_seeds(folder):
           row.replace(b"10.2000", b"inf") + b"\n" + SEPARATOR + b"config,format,saf,top1,top5,images\n")
 
 
+# ---- images for `flipsweep cache` ---------------------------------------------------------------
+
+def image_seeds(folder):
+    """Small JPEGs of each kind the decoder handles (4:2:0, 4:2:2, 4:4:4, progressive, gray, CMYK,
+    odd sizes) and PNGs of each colour type, through Pillow; deterministic pixels and encoders."""
+    import io
+
+    from PIL import Image
+    y, x = np.mgrid[0:37, 0:45]
+    rgb = np.stack([(x * 5 + y * 3) % 256, (x * 11) % 256, (y * 7 + 40) % 256], axis=-1).astype(np.uint8)
+    image = Image.fromarray(rgb, "RGB")
+
+    def encoded(img, kind, **options):
+        out = io.BytesIO()
+        img.save(out, kind, **options)
+        return out.getvalue()
+
+    write(folder, "jpeg_420_45x37", encoded(image, "JPEG", quality=80))
+    write(folder, "jpeg_422", encoded(image, "JPEG", quality=90, subsampling=1))
+    write(folder, "jpeg_444", encoded(image, "JPEG", quality=90, subsampling=0))
+    write(folder, "jpeg_progressive", encoded(image, "JPEG", quality=75, progressive=True))
+    write(folder, "jpeg_gray", encoded(image.convert("L"), "JPEG", quality=85))
+    write(folder, "jpeg_cmyk", encoded(image.convert("CMYK"), "JPEG", quality=85))
+    write(folder, "jpeg_odd_17x300", encoded(image.resize((17, 300)), "JPEG", quality=70))
+    write(folder, "png_rgb", encoded(image, "PNG"))
+    write(folder, "png_rgba", encoded(image.convert("RGBA"), "PNG"))
+    write(folder, "png_gray", encoded(image.convert("L"), "PNG"))
+    write(folder, "png_la", encoded(image.convert("LA"), "PNG"))
+    write(folder, "png_palette_trns", encoded(image.quantize(16), "PNG", transparency=3))
+    write(folder, "png_1bit", encoded(image.convert("1"), "PNG"))
+
+
 def main():
     onnx_seeds(target_dir("onnx_import_fuzzer"))
     idx_seeds(target_dir("idx_fuzzer"))
@@ -371,6 +403,7 @@ def main():
     tensor_cache_seeds(target_dir("tensor_cache_fuzzer"))
     config_seeds(target_dir("campaign_config_fuzzer"), target_dir("eval_config_fuzzer"))
     csv_seeds(target_dir("results_csv_fuzzer"))
+    image_seeds(target_dir("image_decode_fuzzer"))
     total = 0
     for target in sorted(os.listdir(CORPUS)):
         files = glob.glob(os.path.join(CORPUS, target, "*"))

@@ -7,10 +7,10 @@
 #
 #   bash scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #
-# SECONDS_PER_TARGET defaults to $FLIPSWEEP_FUZZ_SECONDS, else 60; TARGETs default to all seven
+# SECONDS_PER_TARGET defaults to $FLIPSWEEP_FUZZ_SECONDS, else 60; TARGETs default to all eight
 # (onnx_import_fuzzer, idx_fuzzer, ...). FLIPSWEEP_FUZZ_BUILD_DIR overrides build-fuzz/.
 # .ci/run calls it after scripts/test-sanitizers.sh. On 2 cores: about 3 min to build from
-# scratch, then the runs (7 x 60 s); 10 min in all.
+# scratch, then the runs (8 x 60 s); 11 min in all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -26,7 +26,7 @@ if ! [[ $seconds =~ ^[1-9][0-9]*$ ]]; then
   exit 2
 fi
 all_targets=(onnx_import_fuzzer idx_fuzzer cifar_fuzzer tensor_cache_fuzzer campaign_config_fuzzer
-             eval_config_fuzzer results_csv_fuzzer)
+             eval_config_fuzzer results_csv_fuzzer image_decode_fuzzer)
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then targets=("${all_targets[@]}"); fi
 
@@ -38,6 +38,7 @@ dictionary_of() {
     tensor_cache_fuzzer) echo tensor_cache ;;
     campaign_config_fuzzer | eval_config_fuzzer) echo yaml ;;
     results_csv_fuzzer) echo results_csv ;;
+    image_decode_fuzzer) echo image ;;
     *) echo "fuzz.sh: unknown target '$1' (known: ${all_targets[*]})" >&2; return 1 ;;
   esac
 }

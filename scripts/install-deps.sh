@@ -10,8 +10,10 @@ packages=(
   libdnnl-dev libonnx-dev libprotobuf-dev protobuf-compiler zlib1g-dev
   # configuration, command line, output
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libfmt-dev
-  # JPEG decoding for `flipsweep cache` (ImageNet-style folders → tensor cache)
-  libturbojpeg0-dev
+  # JPEG decoding for `flipsweep cache` (ImageNet-style folders → tensor cache): libjpeg-turbo
+  libjpeg62-turbo-dev
+  # and PNG decoding for it
+  libpng-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # fuzzing (scripts/fuzz.sh): clang, its libFuzzer/sanitizer runtimes, and its OpenMP runtime

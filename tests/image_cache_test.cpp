@@ -2,12 +2,15 @@
 // dimensions, 4:2:0/4:2:2/4:4:4, progressive, grayscale, CMYK) turned into a tensor cache that
 // must equal torchvision 0.14 + Pillow's Resize + CenterCrop (tests/image_cache/jpeg_cache_check.py
 // counts equal values and the largest difference); the flat ImageNet layout with a CSV of WNIDs
-// and with the devkit's ground-truth list; and bad input: a truncated JPEG, a missing label, an
-// empty folder, a PNG, each one clear error naming the file, or skipped and listed with --skip-bad.
+// and with the devkit's ground-truth list; PNGs of every colour type and bit depth; and bad input:
+// a truncated JPEG or PNG, a missing label, an empty folder, a file that is not what its name says,
+// an unsupported image type, each one clear error naming the file, or skipped and listed with
+// --skip-bad.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <array>
+#include <random>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -15,7 +18,9 @@
 #include <vector>
 
 #include "flipsweep/data/dataset.h"
+#include "flipsweep/data/jpeg_decoder.h"
 #include "flipsweep/data/pil_transforms.h"
+#include "flipsweep/error.h"
 #include "test_support.h"
 
 namespace flipsweep {
@@ -60,6 +65,17 @@ std::string make_jpegs(const std::string& dir) {
 
 CommandResult flipsweep_cache(const std::string& arguments) {
   return run_command(testing::binary_path("flipsweep") + " cache " + arguments + " --no-progress");
+}
+
+std::string read_file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Cuts `path` down to its first size / divisor bytes: a truncated image.
+void truncate_to(const std::string& path, size_t divisor) {
+  const std::string bytes = read_file_bytes(path);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / divisor);
 }
 
 std::string scratch(const std::string& name) {
@@ -147,11 +163,7 @@ TEST(ImageCache, BadInputIsOneClearErrorOrSkippedAndListed) {
   fsys::copy(jpegs + "/folder", dir + "/folder", fsys::copy_options::recursive);
   // A truncated JPEG: the first third of a file.
   const std::string victim = dir + "/folder/n00000001/img04.jpg";
-  {
-    std::ifstream in(victim, std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::ofstream(victim, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 3);
-  }
+  truncate_to(victim, 3);
   CommandResult r = flipsweep_cache(dir + "/out.fswptc --images " + dir + "/folder");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find(victim + ": cannot decode"), std::string::npos) << r.output;
@@ -171,8 +183,7 @@ TEST(ImageCache, BadInputIsOneClearErrorOrSkippedAndListed) {
   // A flat folder with one file missing from the CSV.
   fsys::copy(jpegs + "/flat", dir + "/flat", fsys::copy_options::recursive);
   {
-    std::ifstream in(jpegs + "/labels.csv");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string text = read_file_bytes(jpegs + "/labels.csv");
     text.erase(text.find("ILSVRC2012_val_00000005"), text.find('\n', text.find("ILSVRC2012_val_00000005")) -
                                                           text.find("ILSVRC2012_val_00000005") + 1);
     std::ofstream(dir + "/labels.csv") << text;
@@ -194,10 +205,15 @@ TEST(ImageCache, BadInputIsOneClearErrorOrSkippedAndListed) {
   r = flipsweep_cache(dir + "/x.fswptc --images " + dir + "/empty");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find(dir + "/empty: no images"), std::string::npos) << r.output;
+  std::ofstream(dir + "/folder/n00000000/extra.bmp") << "BM a bitmap";
+  r = flipsweep_cache(dir + "/y.fswptc --images " + dir + "/folder");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("extra.bmp: only JPEG and PNG images are supported"), std::string::npos) << r.output;
+  fsys::remove(dir + "/folder/n00000000/extra.bmp");
   std::ofstream(dir + "/folder/n00000000/extra.png") << "not really a png";
   r = flipsweep_cache(dir + "/y.fswptc --images " + dir + "/folder");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.output.find("extra.png: only JPEG images are supported"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("extra.png: not a PNG file"), std::string::npos) << r.output;
   EXPECT_FALSE(fsys::exists(dir + "/x.fswptc"));
   EXPECT_FALSE(fsys::exists(dir + "/y.fswptc"));
 }
@@ -228,6 +244,182 @@ TEST(ImageCache, TransformRules) {
   data::InterleavedImage cmyk{3, 1, 4, {255, 255, 255, 255, 0, 0, 0, 0, 0, 255, 255, 255}};
   const data::InterleavedImage rgb = data::rgb_from_jpeg_cmyk(cmyk);
   EXPECT_EQ(rgb.pixels, (std::vector<uint8_t>{255, 255, 255, 0, 0, 0, 0, 255, 255}));
+}
+
+
+// The AVX2 resize passes (two taps per multiply, weights split in halves) against the plain
+// loops, and a resize from a decoded region against one from the whole image: random images
+// (with runs of 0 and 255, where rounding and saturation matter), downscales and upscales,
+// random windows, one and three channels; and CenterCrop's planes against their definition.
+TEST(ImageCache, SimdAndRegionResizeEqualThePlainWholeImageResize) {
+  std::mt19937 random(7);
+  const auto uniform = [&](int low, int high) { return std::uniform_int_distribution<int>(low, high)(random); };
+  for (int trial = 0; trial < 300; ++trial) {
+    data::InterleavedImage image{uniform(1, 90), uniform(1, 90), trial % 4 == 3 ? 1 : 3, {}};
+    image.pixels.resize(static_cast<size_t>(image.width) * image.height * image.channels);
+    for (uint8_t& v : image.pixels) v = static_cast<uint8_t>(uniform(0, 3) == 0 ? 255 * uniform(0, 1) : uniform(0, 255));
+    const int out_width = uniform(1, 100), out_height = uniform(1, 100);
+    const int width = uniform(1, out_width), height = uniform(1, out_height);
+    const int left = uniform(0, out_width - width), top = uniform(0, out_height - height);
+    data::InterleavedImage plain, simd, from_region;
+    data::use_simd_resampling(false);
+    data::pil_resize_bilinear_window(image, out_width, out_height, left, top, width, height, plain);
+    data::use_simd_resampling(true);
+    data::pil_resize_bilinear_window(image, out_width, out_height, left, top, width, height, simd);
+    ASSERT_EQ(simd.pixels, plain.pixels) << "trial " << trial << ": " << image.width << "x" << image.height << " to "
+                                         << out_width << "x" << out_height;
+    // The region the window reads, grown by a random margin, cut out of the image.
+    int sx = 0, sy = 0, sw = 0, sh = 0;
+    data::resize_source_window(image.width, image.height, out_width, out_height, left, top, width, height, &sx, &sy, &sw,
+                               &sh);
+    ASSERT_GE(sx, 0);
+    ASSERT_LE(sx + sw, image.width);
+    const int rx = std::max(0, sx - uniform(0, 3)), ry = std::max(0, sy - uniform(0, 3));
+    const int rw = std::min(image.width - rx, sx + sw - rx + uniform(0, 3));
+    const int rh = std::min(image.height - ry, sy + sh - ry + uniform(0, 3));
+    data::InterleavedImage region{rw, rh, image.channels, {}};
+    for (int y = 0; y < rh; ++y)
+      for (int x = 0; x < rw * image.channels; ++x)
+        region.pixels.push_back(image.pixels[(static_cast<size_t>(ry + y) * image.width + rx) * image.channels + x]);
+    data::pil_resize_bilinear_window(region, rx, ry, image.width, image.height, out_width, out_height, left, top, width,
+                                     height, from_region);
+    ASSERT_EQ(from_region.pixels, plain.pixels) << "trial " << trial;
+    // CenterCrop into planes (16 pixels at a time with SIMD) against the definition.
+    const int crop_width = uniform(1, image.width), crop_height = uniform(1, image.height);
+    std::vector<uint8_t> planes(static_cast<size_t>(crop_width) * crop_height * image.channels), expected(planes.size());
+    data::center_crop_to_chw(image, crop_width, crop_height, planes.data());
+    const int crop_left = data::center_crop_offset(image.width, crop_width);
+    const int crop_top = data::center_crop_offset(image.height, crop_height);
+    for (int c = 0; c < image.channels; ++c)
+      for (int y = 0; y < crop_height; ++y)
+        for (int x = 0; x < crop_width; ++x)
+          expected[(static_cast<size_t>(c) * crop_height + y) * crop_width + x] =
+              image.pixels[(static_cast<size_t>(crop_top + y) * image.width + crop_left + x) * image.channels + c];
+    ASSERT_EQ(planes, expected) << "trial " << trial << ": crop " << crop_width << "x" << crop_height;
+    // A region that misses a pixel the window reads is refused.
+    if (sw > 1 && rx == sx) {
+      data::InterleavedImage short_region = region;
+      EXPECT_THROW(data::pil_resize_bilinear_window(short_region, rx + 1, ry, image.width, image.height, out_width,
+                                                    out_height, left, top, width, height, from_region),
+                   Error);
+    }
+  }
+}
+
+// JpegDecoder's cropped decodes (jpeg_crop_scanline, jpeg_skip_scanlines, stopping early)
+// against its whole decode, on every generated JPEG (4:2:0, 4:2:2, 4:4:4, progressive, gray,
+// CMYK, odd sizes), for windows at the corners, the edges, the middle, single pixels and random.
+TEST(ImageCache, CroppedJpegDecodeEqualsTheWholeDecode) {
+  if (!have_pillow_and_torchvision()) GTEST_SKIP() << "python3-torchvision (with Pillow and numpy) or python3-scipy is not installed";
+  const std::string dir = scratch("crop");
+  const std::string jpegs = make_jpegs(dir);
+  std::mt19937 random(11);
+  int files = 0;
+  for (const auto& entry : fsys::recursive_directory_iterator(jpegs + "/folder")) {
+    if (entry.path().extension() != ".jpg") continue;
+    ++files;
+    const std::string text = read_file_bytes(entry.path());
+    const std::vector<unsigned char> bytes(text.begin(), text.end());
+    data::JpegDecoder decoder;
+    decoder.read_header(bytes.data(), bytes.size(), entry.path());
+    const int W = decoder.width(), H = decoder.height(), C = decoder.channels();
+    data::InterleavedImage whole, part;
+    const data::PixelRect all = decoder.decode({}, whole);
+    ASSERT_EQ(all.width, W);
+    ASSERT_EQ(whole.pixels.size(), static_cast<size_t>(W) * H * C);
+    std::vector<data::PixelRect> windows = {{0, 0, 1, 1},         {W - 1, H - 1, 1, 1}, {W / 2, H / 2, 1, 1},
+                                            {0, H / 3, W, H / 3}, {W / 3, 0, W / 3, H}, {W / 8, H / 8, 3 * W / 4, 3 * W / 4}};
+    for (int r = 0; r < 30; ++r) {
+      const int x = std::uniform_int_distribution<int>(0, W - 1)(random);
+      const int y = std::uniform_int_distribution<int>(0, H - 1)(random);
+      windows.push_back({x, y, std::uniform_int_distribution<int>(1, W - x)(random),
+                         std::uniform_int_distribution<int>(1, H - y)(random)});
+    }
+    for (const data::PixelRect& want : windows) {
+      decoder.read_header(bytes.data(), bytes.size(), entry.path());
+      const data::PixelRect got = decoder.decode(want, part);
+      const int want_width = std::min(want.width, W - want.left), want_height = std::min(want.height, H - want.top);
+      ASSERT_LE(got.left, want.left);
+      ASSERT_LE(got.top, want.top);
+      ASSERT_GE(got.left + got.width, want.left + want_width);
+      ASSERT_GE(got.top + got.height, want.top + want_height);
+      ASSERT_EQ(part.pixels.size(), static_cast<size_t>(got.width) * got.height * C);
+      int64_t different = 0;
+      for (int y = want.top; y < want.top + want_height; ++y)
+        for (int x = want.left * C; x < (want.left + want_width) * C; ++x)
+          different += part.pixels[static_cast<size_t>(y - got.top) * got.width * C + x - got.left * C] !=
+                       whole.pixels[static_cast<size_t>(y) * W * C + x];
+      EXPECT_EQ(different, 0) << entry.path() << " window " << want.left << "," << want.top << " " << want.width << "x"
+                              << want.height;
+    }
+  }
+  EXPECT_EQ(files, 13);
+}
+
+// Decoding overlaps writing: one thread writes a chunk of images while the next chunk decodes.
+// With one thread a chunk is 32 images, so 39 images take two chunks: the cache must equal the
+// one-chunk cache of two threads, and a bad image in the second chunk must still stop the run
+// (or be skipped and listed) with nothing left behind.
+TEST(ImageCache, ChunksAreWrittenInOrderWhileTheNextOneDecodes) {
+  if (!have_pillow_and_torchvision()) GTEST_SKIP() << "python3-torchvision (with Pillow and numpy) or python3-scipy is not installed";
+  const std::string dir = scratch("chunks");
+  const std::string jpegs = make_jpegs(dir);
+  for (const auto& entry : fsys::recursive_directory_iterator(jpegs + "/folder")) {
+    if (entry.path().extension() != ".jpg") continue;
+    const std::string target = dir + "/many/" + entry.path().parent_path().filename().string() + "/";
+    fsys::create_directories(target);
+    for (const char* copy : {"a", "b", "c"})
+      fsys::copy_file(entry.path(), target + copy + "_" + entry.path().filename().string());
+  }
+  const CommandResult one = flipsweep_cache(dir + "/one.fswptc --images " + dir + "/many --threads 1");
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  const CommandResult two = flipsweep_cache(dir + "/two.fswptc --images " + dir + "/many --threads 2");
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  EXPECT_EQ(data::open_tensor_cache(dir + "/one.fswptc")->size(), 39);
+  EXPECT_TRUE(read_file_bytes(dir + "/one.fswptc") == read_file_bytes(dir + "/two.fswptc"));
+  // The last file in ImageFolder order sits in the second chunk.
+  const std::string victim = dir + "/many/n00000002/c_img11.jpg";
+  truncate_to(victim, 2);
+  CommandResult r = flipsweep_cache(dir + "/bad.fswptc --images " + dir + "/many --threads 1");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find(victim + ": cannot decode"), std::string::npos) << r.output;
+  EXPECT_FALSE(fsys::exists(dir + "/bad.fswptc"));
+  EXPECT_FALSE(fsys::exists(dir + "/bad.fswptc.tmp"));
+  r = flipsweep_cache(dir + "/bad.fswptc --images " + dir + "/many --threads 1 --skip-bad");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(data::open_tensor_cache(dir + "/bad.fswptc")->size(), 38);
+  EXPECT_NE(read_file_bytes(dir + "/bad.fswptc.skipped.txt").find(victim), std::string::npos);
+}
+
+// PNGs (Pillow's convert("RGB") of every colour type and bit depth, interlaced or not, and a PNG
+// named .JPEG) against torchvision; a truncated PNG is one clear error, or skipped and listed.
+TEST(ImageCache, PngImagesEqualTorchvision) {
+  if (!have_pillow_and_torchvision()) GTEST_SKIP() << "python3-torchvision (with Pillow and numpy) or python3-scipy is not installed";
+  const std::string dir = scratch("png");
+  const CommandResult made = run_command(std::string(FLIPSWEEP_PYTHON " ") + kCheck + " make-png " + dir + "/png");
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  for (const auto& [resize, crop] : std::vector<std::pair<int, int>>{{256, 224}, {64, 56}, {0, 200}}) {
+    const std::string cache = dir + "/c" + std::to_string(resize) + "_" + std::to_string(crop) + ".fswptc";
+    const CommandResult built = flipsweep_cache(cache + " --images " + dir + "/png --resize " + std::to_string(resize) +
+                                                " --crop " + std::to_string(crop));
+    ASSERT_EQ(built.exit_code, 0) << built.output;
+    EXPECT_NE(built.output.find("wrote " + cache + ": 16 images"), std::string::npos) << built.output;
+    const CommandResult compared = run_command(std::string(FLIPSWEEP_PYTHON " ") + kCheck + " compare " + cache + " " +
+                                               dir + "/png --resize " + std::to_string(resize) + " --crop " +
+                                               std::to_string(crop));
+    EXPECT_EQ(compared.exit_code, 0) << compared.output;
+    EXPECT_NE(compared.output.find("100.0000 % equal"), std::string::npos) << compared.output;
+    std::cout << "PNG resize " << resize << ", crop " << crop << ": " << compared.output;
+  }
+  const std::string victim = dir + "/png/n00000001/rgb16.png";
+  truncate_to(victim, 2);
+  CommandResult r = flipsweep_cache(dir + "/bad.fswptc --images " + dir + "/png");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find(victim + ": cannot decode PNG"), std::string::npos) << r.output;
+  EXPECT_FALSE(fsys::exists(dir + "/bad.fswptc"));
+  r = flipsweep_cache(dir + "/bad.fswptc --images " + dir + "/png --skip-bad");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(data::open_tensor_cache(dir + "/bad.fswptc")->size(), 15);
 }
 
 }  // namespace

@@ -2,12 +2,17 @@
 """`flipsweep cache` against torchvision 0.14 + Pillow, on JPEGs made here (nothing downloaded).
 
     jpeg_cache_check.py make DIR          # DIR/folder/<class>/*.jpg, DIR/flat/*.JPEG + labels.csv + truth.txt
+    jpeg_cache_check.py make-png DIR      # DIR/<class>/*.png: every PNG colour type and bit depth
     jpeg_cache_check.py compare CACHE FOLDER --resize 256 --crop 224
 
 `make` writes images of several sizes and aspect ratios (odd dimensions, smaller than the crop,
 larger than 1000 pixels), as baseline 4:2:0, 4:4:4, 4:2:2 and progressive RGB JPEGs, grayscale
 and CMYK JPEGs (Pillow writes CMYK with the Adobe marker, as Photoshop does), and a flat
 ImageNet-style folder with a `filename,label` CSV and a devkit-style ground-truth list.
+`make-png` writes PNGs of every colour type and bit depth (gray 1/2/4/8/16, RGB 8/16, palette
+1..8 bits with and without tRNS, gray+alpha and RGBA 8/16), some Adam7-interlaced, through Pillow
+where it can write them and through the small PNG writer below where it cannot (16-bit colour,
+2/4-bit gray, interlacing), plus a PNG named .JPEG (Pillow picks the decoder by content).
 `compare` runs torchvision's ImageFolder with Resize(resize) + CenterCrop(crop) + PILToTensor
 over FOLDER and requires the cache to hold the same labels and pixels: at least 99.9 % of all
 values equal and none off by more than 1. It prints the exact figures.
@@ -100,6 +105,102 @@ def make_devkit(root):
         archive.add(os.path.join(root, "devkit", "ILSVRC2012_devkit_t12"), arcname="ILSVRC2012_devkit_t12")
 
 
+# PNG writer for the kinds Pillow does not write: (color type, channels) per the PNG spec.
+PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+
+
+def png_scanlines(samples, bit_depth):
+    """Rows of integer samples (H x W*channels) → filter byte 0 + packed row, for every row."""
+    out = bytearray()
+    for row in samples:
+        if bit_depth == 16:
+            packed = row.astype(">u2").tobytes()
+        elif bit_depth == 8:
+            packed = row.astype(np.uint8).tobytes()
+        else:
+            per_byte = 8 // bit_depth
+            padded = np.zeros(-(-len(row) // per_byte) * per_byte, dtype=np.uint8)
+            padded[:len(row)] = row
+            groups = padded.reshape(-1, per_byte)
+            packed = bytes(int(sum(int(v) << (8 - bit_depth * (i + 1)) for i, v in enumerate(g))) for g in groups)
+        out += b"\x00" + packed
+    return bytes(out)
+
+
+def write_png(path, samples, color_type, bit_depth, palette=None, transparency=None, interlace=False):
+    """samples: H x W x channels integers below 2**bit_depth (palette indices for color type 3)."""
+    import zlib
+    height, width = samples.shape[:2]
+    flat = samples.reshape(height, width * PNG_CHANNELS[color_type])
+    if interlace:
+        raw = b"".join(png_scanlines(samples[y0::dy, x0::dx].reshape(len(range(y0, height, dy)), -1), bit_depth)
+                       for x0, y0, dx, dy in ADAM7 if x0 < width and y0 < height)
+    else:
+        raw = png_scanlines(flat, bit_depth)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0,
+                                                              1 if interlace else 0))
+    if palette is not None:
+        data += chunk(b"PLTE", bytes(palette))
+    if transparency is not None:
+        data += chunk(b"tRNS", transparency)
+    data += chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def make_png(root):
+    rng = np.random.default_rng(5)
+
+    def samples(width, height, channels, bits, seed):
+        image = synthetic(width, height, "RGB", seed)  # smooth + edges + noise, then to the bit depth
+        array = np.asarray(image).astype(np.int64)
+        planes = [array[..., c % 3] for c in range(channels)]
+        if bits == 16:
+            planes = [p * 257 + rng.integers(0, 257, size=p.shape) for p in planes]
+        else:
+            planes = [p >> (8 - bits) for p in planes]
+        return np.stack(planes, axis=-1)
+
+    files = []
+
+    def target(index, name):
+        folder = os.path.join(root, f"n{index % 3:08d}")
+        os.makedirs(folder, exist_ok=True)
+        files.append(os.path.join(folder, name))
+        return files[-1]
+
+    base = synthetic(300, 200, "RGB", 100)
+    base.save(target(0, "rgb8.png"))
+    base.save(target(1, "png_named.JPEG"), "PNG")  # a PNG under a JPEG name
+    Image.fromarray(samples(257, 311, 4, 8, 101).astype(np.uint8), "RGBA").save(target(2, "rgba8.png"))
+    synthetic(200, 150, "L", 102).save(target(3, "gray8.png"))
+    Image.fromarray(samples(150, 220, 2, 8, 103).astype(np.uint8), "LA").save(target(4, "la8.png"))
+    indexed = Image.fromarray(samples(180, 120, 1, 8, 104)[..., 0].astype(np.uint8), "L").quantize(50)
+    indexed.save(target(5, "palette8_trns.png"), transparency=7)
+    synthetic(123, 77, "L", 105).convert("1").save(target(6, "gray1.png"))
+    write_png(target(7, "gray2.png"), samples(99, 64, 1, 2, 106), 0, 2)
+    write_png(target(8, "gray4_interlaced.png"), samples(101, 57, 1, 4, 107), 0, 4, interlace=True)
+    # 16-bit gray: Pillow's mode "I", clipped at 255 on the way to RGB; values near 0 keep detail.
+    gray16 = samples(120, 90, 1, 16, 108)
+    gray16[:45] //= 200
+    write_png(target(9, "gray16.png"), gray16, 0, 16)
+    write_png(target(10, "rgb16.png"), samples(140, 100, 3, 16, 109), 2, 16)
+    write_png(target(11, "rgba16_interlaced.png"), samples(77, 133, 4, 16, 110), 6, 16, interlace=True)
+    write_png(target(12, "la16.png"), samples(64, 64, 2, 16, 111), 4, 16)
+    palette = rng.integers(0, 256, size=10 * 3).tolist()
+    write_png(target(13, "palette4_interlaced.png"), samples(90, 70, 1, 8, 112) % 10, 3, 4, palette=palette,
+              transparency=bytes([0, 128, 255]), interlace=True)
+    write_png(target(14, "rgb8_trns_interlaced.png"), samples(233, 171, 3, 8, 113), 2, 8,
+              transparency=struct.pack(">HHH", 10, 20, 30), interlace=True)
+    write_png(target(15, "palette1.png"), samples(50, 40, 1, 8, 114) % 2, 3, 1, palette=[0, 0, 255, 255, 128, 0])
+    print(f"{len(files)} PNGs in {root} (3 classes)")
+
+
 def read_cache(path):
     with open(path, "rb") as f:
         data = f.read()
@@ -111,7 +212,11 @@ def read_cache(path):
 
 
 def compare(cache, folder, resize, crop):
+    import warnings
+
     import torch
+    # Pillow warns on every palette PNG with tRNS bytes that it converts to RGB (the alpha is dropped, as wanted).
+    warnings.filterwarnings("ignore", message="Palette images with Transparency")
     from torchvision import datasets, transforms
     steps = []
     if resize:
@@ -146,6 +251,9 @@ def compare(cache, folder, resize, crop):
 def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "make":
         make(sys.argv[2])
+        return 0
+    if len(sys.argv) >= 3 and sys.argv[1] == "make-png":
+        make_png(sys.argv[2])
         return 0
     if len(sys.argv) == 8 and sys.argv[1] == "compare" and sys.argv[4] == "--resize" and sys.argv[6] == "--crop":
         return compare(sys.argv[2], sys.argv[3], int(sys.argv[5]), int(sys.argv[7]))

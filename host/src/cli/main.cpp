@@ -503,7 +503,7 @@ int main(int argc, char** argv) {
   fs::data::ImageCacheOptions cache;
   bool cache_no_progress = false;
   CLI::App* cache_cmd = app.add_subcommand(
-      "cache", "Turn a folder of JPEGs into a tensor cache, exactly as torchvision's Resize + CenterCrop on PIL images");
+      "cache", "Turn a folder of JPEGs (or PNGs) into a tensor cache, exactly as torchvision's Resize + CenterCrop on PIL images");
   cache_cmd->add_option("output", cache.output, "tensor cache to write, e.g. imagenet-val.fswptc")->required();
   cache_cmd->add_option("--images", cache.images,
                         "image folder: one sub-folder per class (ImageFolder), or a flat folder with --labels")

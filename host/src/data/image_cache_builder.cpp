@@ -1,13 +1,13 @@
 #include "flipsweep/data/image_cache_builder.h"
 
 #include <omp.h>
-#include <turbojpeg.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -17,6 +17,8 @@
 #include <sstream>
 
 #include "flipsweep/data/dataset.h"
+#include "flipsweep/data/jpeg_decoder.h"
+#include "flipsweep/data/png_decoder.h"
 #include "flipsweep/data/pil_transforms.h"
 #include "flipsweep/error.h"
 #include "flipsweep/util/progress.h"
@@ -37,7 +39,9 @@ bool is_jpeg_name(const fsys::path& path) {
   return extension == ".jpg" || extension == ".jpeg";
 }
 
-// torchvision's IMG_EXTENSIONS: files ImageFolder would load. Those that are not JPEG are refused
+bool is_png_name(const fsys::path& path) { return lower(path.extension().string()) == ".png"; }
+
+// torchvision's IMG_EXTENSIONS: files ImageFolder would load. Those that are not JPEG or PNG are refused
 // (or skipped) rather than silently left out, so the cache never has fewer images than PyTorch sees.
 bool is_image_name(const fsys::path& path) {
   static const std::set<std::string> kExtensions = {".jpg", ".jpeg", ".png", ".ppm", ".bmp",
@@ -192,14 +196,6 @@ ImageList flat_folder_images(const ImageCacheOptions& options) {
   return list;
 }
 
-// A TurboJPEG decompressor per thread.
-struct TurboJpegHandle {
-  tjhandle handle = tjInitDecompress();
-  ~TurboJpegHandle() {
-    if (handle) tjDestroy(handle);
-  }
-};
-
 // The whole file into `bytes` (resized; its capacity is kept from call to call).
 void read_file(const std::string& path, std::vector<unsigned char>& bytes) {
   std::FILE* file = std::fopen(path.c_str(), "rb");
@@ -243,45 +239,37 @@ ImageList list_images(const ImageCacheOptions& options) {
   return list;
 }
 
-void load_transformed_image(const std::string& path, int resize, int crop, TransformedImage& out) {
-  if (!is_jpeg_name(path))
-    throw Error(path + ": only JPEG images are supported (flipsweep cache decodes with libjpeg-turbo)");
-  thread_local TurboJpegHandle decoder;
-  if (!decoder.handle) throw Error("cannot create a TurboJPEG decompressor: " + std::string(tjGetErrorStr2(nullptr)));
-  // The file and the decoded pixels go to buffers the thread keeps: a fresh half-megabyte buffer
-  // per image cost page faults and a zero fill (about a tenth of the time per image).
-  thread_local std::vector<unsigned char> bytes;
-  thread_local InterleavedImage decoded;
-  read_file(path, bytes);
-  if (bytes.empty()) throw Error(path + ": empty file");
-  int width = 0, height = 0, subsampling = 0, colorspace = 0;
-  if (tjDecompressHeader3(decoder.handle, bytes.data(), bytes.size(), &width, &height, &subsampling, &colorspace) != 0)
-    throw Error(path + ": not a readable JPEG: " + tjGetErrorStr2(decoder.handle));
-  if (width <= 0 || height <= 0 || static_cast<int64_t>(width) * height > (int64_t{1} << 28))
-    throw Error(path + ": JPEG of " + std::to_string(width) + "x" + std::to_string(height) + " pixels is not supported");
-  decoded.width = width;
-  decoded.height = height;
-  int pixel_format = TJPF_RGB;
-  decoded.channels = 3;
-  if (colorspace == TJCS_GRAY) {
-    pixel_format = TJPF_GRAY;
-    decoded.channels = 1;
-  } else if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) {
-    pixel_format = TJPF_CMYK;
-    decoded.channels = 4;
+namespace {
+
+// Resize(resize) + CenterCrop(crop) of a width × height image: the resized size, and, when the
+// crop lies inside it, the resize window it keeps (the same pixels, about half the resize work
+// for 256 → 224) with the source pixels that window reads (all a decoder has to produce).
+struct TransformPlan {
+  int out_width = 0, out_height = 0;
+  bool window = false;
+  int window_left = 0, window_top = 0;
+  PixelRect source;  // width 0: the whole image
+};
+
+TransformPlan plan_transform(int width, int height, int resize, int crop) {
+  TransformPlan plan;
+  plan.out_width = width;
+  plan.out_height = height;
+  if (resize > 0) resized_size_for_shorter_side(width, height, resize, &plan.out_width, &plan.out_height);
+  plan.window = resize > 0 && crop > 0 && crop <= plan.out_width && crop <= plan.out_height;
+  if (plan.window) {
+    plan.window_left = center_crop_offset(plan.out_width, crop);
+    plan.window_top = center_crop_offset(plan.out_height, crop);
+    resize_source_window(width, height, plan.out_width, plan.out_height, plan.window_left, plan.window_top, crop, crop,
+                         &plan.source.left, &plan.source.top, &plan.source.width, &plan.source.height);
   }
-  decoded.pixels.resize(static_cast<size_t>(width) * static_cast<size_t>(height) * static_cast<size_t>(decoded.channels));
-  // Flags 0: accurate integer DCT and fancy upsampling, libjpeg's defaults, as Pillow decodes.
-  // libjpeg's warnings come back as failures with TJERR_WARNING and a complete image. Pillow
-  // ignores them ("Corrupt JPEG data: N extraneous bytes ..."), except that a file whose data ends
-  // early ("Premature end of JPEG file") is refused ("image file is truncated"): the same here.
-  if (tjDecompress2(decoder.handle, bytes.data(), bytes.size(), decoded.pixels.data(), width, 0, height, pixel_format,
-                    0) != 0) {
-    const std::string message = tjGetErrorStr2(decoder.handle);
-    const bool warning_only = tjGetErrorCode(decoder.handle) == TJERR_WARNING &&
-                              message.find("Premature end") == std::string::npos;
-    if (!warning_only) throw Error(path + ": cannot decode: " + message);
-  }
+  return plan;
+}
+
+// `decoded` (the part `region` of a width × height image; 1, 3 or 4 channels as a decoder gives
+// them) → RGB → resize → crop → CHW in `out`.
+void finish_transform(const InterleavedImage& decoded, const PixelRect& region, int width, int height,
+                      const TransformPlan& plan, int resize, int crop, TransformedImage& out) {
   thread_local InterleavedImage converted, resized;
   const InterleavedImage* rgb = &decoded;
   if (decoded.channels != 3) {
@@ -289,14 +277,11 @@ void load_transformed_image(const std::string& path, int resize, int crop, Trans
     rgb = &converted;
   }
   if (resize > 0) {
-    int out_width = 0, out_height = 0;
-    resized_size_for_shorter_side(rgb->width, rgb->height, resize, &out_width, &out_height);
-    if (crop > 0 && crop <= out_width && crop <= out_height) {
-      // Only the window CenterCrop keeps (the same pixels, about half the work for 256 → 224).
-      pil_resize_bilinear_window(*rgb, out_width, out_height, center_crop_offset(out_width, crop),
-                                 center_crop_offset(out_height, crop), crop, crop, resized);
+    if (plan.window) {
+      pil_resize_bilinear_window(*rgb, region.left, region.top, width, height, plan.out_width, plan.out_height,
+                                 plan.window_left, plan.window_top, crop, crop, resized);
     } else {
-      pil_resize_bilinear_window(*rgb, out_width, out_height, 0, 0, out_width, out_height, resized);
+      pil_resize_bilinear_window(*rgb, plan.out_width, plan.out_height, 0, 0, plan.out_width, plan.out_height, resized);
     }
     rgb = &resized;
   }
@@ -305,6 +290,34 @@ void load_transformed_image(const std::string& path, int resize, int crop, Trans
   out.height = crop > 0 ? crop : rgb->height;
   out.pixels.resize(static_cast<size_t>(3) * out.width * out.height);
   center_crop_to_chw(*rgb, out.width, out.height, out.pixels.data());
+}
+
+}  // namespace
+
+void load_transformed_image(const std::string& path, int resize, int crop, TransformedImage& out) {
+  if (!is_jpeg_name(path) && !is_png_name(path))
+    throw Error(path + ": only JPEG and PNG images are supported (flipsweep cache decodes with libjpeg-turbo and libpng)");
+  // The decoders, the file and the decoded pixels stay with the thread: a fresh half-megabyte
+  // buffer per image cost page faults and a zero fill (about a tenth of the time per image).
+  thread_local JpegDecoder jpeg;
+  thread_local std::vector<unsigned char> bytes;
+  thread_local InterleavedImage decoded;
+  read_file(path, bytes);
+  // The decoder is chosen by content, as Pillow does (ImageNet's training set has a PNG named
+  // .JPEG); a .png file that is neither is reported as "not a PNG file".
+  const bool jpeg_signature = bytes.size() >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8;
+  if (looks_like_png(bytes.data(), bytes.size()) || (is_png_name(path) && !jpeg_signature)) {
+    decode_png_as_rgb(bytes.data(), bytes.size(), path, decoded);
+    const TransformPlan plan = plan_transform(decoded.width, decoded.height, resize, crop);
+    finish_transform(decoded, {0, 0, decoded.width, decoded.height}, decoded.width, decoded.height, plan, resize, crop,
+                     out);
+    return;
+  }
+  jpeg.read_header(bytes.data(), bytes.size(), path);
+  const TransformPlan plan = plan_transform(jpeg.width(), jpeg.height(), resize, crop);
+  // Only the part of the JPEG that the crop's window reads is decoded.
+  const PixelRect region = jpeg.decode(plan.source, decoded);
+  finish_transform(decoded, region, jpeg.width(), jpeg.height(), plan, resize, crop, out);
 }
 
 ImageCacheSummary build_image_cache(const ImageCacheOptions& options) {
@@ -331,30 +344,25 @@ ImageCacheSummary build_image_cache(const ImageCacheOptions& options) {
   // Images decoded between two writes: enough that the threads rarely wait for the slowest image
   // of a chunk (about 5 MB of pixels per thread at 224 x 224).
   const size_t chunk = static_cast<size_t>(threads) * 32;
+  const size_t chunks = (list.images.size() + chunk - 1) / chunk;
   try {
-    // Kept from chunk to chunk: the pixel buffers are reused, not allocated per image.
-    std::vector<TransformedImage> decoded(std::min(chunk, list.images.size()));
-    for (size_t begin = 0; begin < list.images.size(); begin += chunk) {
-      const size_t end = std::min(list.images.size(), begin + chunk);
-      std::vector<std::string> problems(end - begin);
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-      for (int64_t i = static_cast<int64_t>(begin); i < static_cast<int64_t>(end); ++i) {
-        const LabelledImage& image = list.images[static_cast<size_t>(i)];
-        try {
-          if (image.label < 0) throw Error(image.path + ": no label in " + options.labels);
-          load_transformed_image(image.path, options.resize, options.crop, decoded[static_cast<size_t>(i) - begin]);
-        } catch (const std::exception& e) {
-          problems[static_cast<size_t>(i) - begin] = e.what();
-        }
-      }
+    // Two sets of buffers: one chunk is written while the next one decodes. Kept from chunk to
+    // chunk: the pixel buffers are reused, not allocated per image.
+    std::vector<TransformedImage> decoded[2];
+    std::vector<std::string> problems[2];
+    for (int b = 0; b < 2; ++b) decoded[b].resize(std::min(chunk, list.images.size()));
+    // Chunk c's images in order into the cache (or the scratch file), or its first problem thrown.
+    const auto write_chunk = [&](size_t c) {
+      const size_t begin = c * chunk, end = std::min(list.images.size(), begin + chunk);
       for (size_t k = 0; k < end - begin; ++k) {
         const LabelledImage& image = list.images[begin + k];
-        if (!problems[k].empty()) {
-          if (!options.skip_bad) throw Error(problems[k] + " (--skip-bad skips such files)");
-          summary.skipped.push_back(problems[k]);
+        const std::string& problem = problems[c % 2][k];
+        if (!problem.empty()) {
+          if (!options.skip_bad) throw Error(problem + " (--skip-bad skips such files)");
+          summary.skipped.push_back(problem);
           continue;
         }
-        const TransformedImage& t = decoded[k];
+        const TransformedImage& t = decoded[c % 2][k];
         if (!format_known) {
           format = ImageFormat{t.channels, t.height, t.width};
           format_known = true;
@@ -379,6 +387,37 @@ ImageCacheSummary build_image_cache(const ImageCacheOptions& options) {
         labels.push_back(image.label);
       }
       progress.advance(static_cast<int64_t>(end));
+    };
+    // Round c decodes chunk c while one thread first writes chunk c - 1 and then joins in.
+    for (size_t c = 0; c <= chunks; ++c) {
+      const size_t begin = c * chunk, end = std::min(list.images.size(), begin + chunk);
+      if (c < chunks) problems[c % 2].assign(end - begin, std::string());
+      std::exception_ptr write_failure;
+#pragma omp parallel num_threads(threads)
+      {
+#pragma omp single nowait
+        if (c > 0) {
+          try {
+            write_chunk(c - 1);
+          } catch (...) {
+            write_failure = std::current_exception();
+          }
+        }
+        if (c < chunks) {
+#pragma omp for schedule(dynamic, 1)
+          for (int64_t i = static_cast<int64_t>(begin); i < static_cast<int64_t>(end); ++i) {
+            const LabelledImage& image = list.images[static_cast<size_t>(i)];
+            const size_t k = static_cast<size_t>(i) - begin;
+            try {
+              if (image.label < 0) throw Error(image.path + ": no label in " + options.labels);
+              load_transformed_image(image.path, options.resize, options.crop, decoded[c % 2][k]);
+            } catch (const std::exception& e) {
+              problems[c % 2][k] = e.what();
+            }
+          }
+        }
+      }
+      if (write_failure) std::rethrow_exception(write_failure);
     }
     progress.finish();
     if (labels.empty()) throw Error(options.images + ": every image was skipped; nothing to write");

@@ -1,7 +1,8 @@
 #pragma once
-// `flipsweep cache`: a folder of JPEGs → a tensor cache (datasets/FORMATS.md), decoded with
-// libjpeg-turbo (the library Pillow decodes with here) and transformed exactly as torchvision's
-// evaluation pipeline does (pil_transforms.h): RGB, Resize(shorter side), CenterCrop.
+// `flipsweep cache`: a folder of JPEGs (and PNGs) → a tensor cache (datasets/FORMATS.md), decoded
+// with libjpeg-turbo (the library Pillow decodes with here; only the part the crop reads,
+// jpeg_decoder.h) and libpng (png_decoder.h), and transformed exactly as torchvision's evaluation
+// pipeline does (pil_transforms.h): RGB, Resize(shorter side), CenterCrop.
 #include <cstdint>
 #include <string>
 #include <vector>

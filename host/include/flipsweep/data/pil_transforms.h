@@ -39,6 +39,20 @@ InterleavedImage pil_resize_bilinear_window(const InterleavedImage& in, int out_
 void pil_resize_bilinear_window(const InterleavedImage& in, int out_width, int out_height, int left, int top,
                                 int width, int height, InterleavedImage& out);
 
+// The source rectangle (in in_width × in_height coordinates) that the output window [left, left +
+// width) × [top, top + height) of a resize to out_width × out_height reads: all a decoder needs to
+// produce for it.
+void resize_source_window(int in_width, int in_height, int out_width, int out_height, int left, int top, int width,
+                          int height, int* source_left, int* source_top, int* source_width, int* source_height);
+// The windowed resize of an in_width × in_height image of which only `region` was decoded, its
+// top-left pixel at (region_left, region_top) of the image; the region must hold the source
+// rectangle above (an error otherwise). The same values as resizing the whole image.
+void pil_resize_bilinear_window(const InterleavedImage& region, int region_left, int region_top, int in_width,
+                                int in_height, int out_width, int out_height, int left, int top, int width, int height,
+                                InterleavedImage& out);
+// The resize passes use AVX2 where the CPU has it; false selects the plain C++ loops (tests
+// compare the two).
+void use_simd_resampling(bool enabled);
 // torchvision's CenterCrop offset along one side of `size` pixels, size >= crop: Python's
 // round((size - crop) / 2.0), halves to even.
 int center_crop_offset(int size, int crop);
