@@ -29,6 +29,8 @@ packages=(
   libyaml-cpp-dev libyaml-cpp0.7 libcli11-dev nlohmann-json3-dev libfmt-dev libfmt9
   # zlib1g-dev's libz.so is an absolute link to zlib1g's file, so both (made relative below)
   zlib1g-dev zlib1g
+  # image decoding for `flipsweep cache`: libjpeg-turbo's libjpeg API and libpng
+  libjpeg62-turbo-dev libjpeg62-turbo libpng-dev libpng16-16
   # GoogleTest: libgtest-dev has the headers, libgtest*.a/libgmock*.a and GTestConfig.cmake
   # (the googletest source package it depends on is not needed to build)
   libgtest-dev

@@ -103,7 +103,9 @@ const char* CUBLASWINAPI cublasGetStatusName(cublasStatus_t status) {
 
 const char* CUBLASWINAPI cublasGetStatusString(cublasStatus_t status) {
   static const auto forward = cublas_function<decltype(&cublasGetStatusString)>("cublasGetStatusString");
-  return forward ? forward(status) : opened_cublas().problem.c_str();
+  if (forward) return forward(status);
+  const std::string& problem = opened_cublas().problem;
+  return problem.empty() ? "(this cuBLAS has no cublasGetStatusString)" : problem.c_str();
 }
 
 }  // extern "C"

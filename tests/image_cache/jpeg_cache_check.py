@@ -10,7 +10,8 @@ larger than 1000 pixels), as baseline 4:2:0, 4:4:4, 4:2:2 and progressive RGB JP
 and CMYK JPEGs (Pillow writes CMYK with the Adobe marker, as Photoshop does), and a flat
 ImageNet-style folder with a `filename,label` CSV and a devkit-style ground-truth list.
 `make-png` writes PNGs of every colour type and bit depth (gray 1/2/4/8/16, RGB 8/16, palette
-1..8 bits with and without tRNS, gray+alpha and RGBA 8/16), some Adam7-interlaced, through Pillow
+1..8 bits with and without tRNS and with indices past a short PLTE, gray+alpha and RGBA 8/16),
+some Adam7-interlaced, through Pillow
 where it can write them and through the small PNG writer below where it cannot (16-bit colour,
 2/4-bit gray, interlacing), plus a PNG named .JPEG (Pillow picks the decoder by content).
 `compare` runs torchvision's ImageFolder with Resize(resize) + CenterCrop(crop) + PILToTensor
@@ -198,6 +199,9 @@ def make_png(root):
     write_png(target(14, "rgb8_trns_interlaced.png"), samples(233, 171, 3, 8, 113), 2, 8,
               transparency=struct.pack(">HHH", 10, 20, 30), interlace=True)
     write_png(target(15, "palette1.png"), samples(50, 40, 1, 8, 114) % 2, 3, 1, palette=[0, 0, 255, 255, 128, 0])
+    # A PLTE shorter than the indices reach: Pillow's palette is the gray ramp past its end.
+    write_png(target(16, "palette4_short_plte.png"), samples(60, 45, 1, 8, 115) % 16, 3, 4,
+              palette=[255, 0, 0, 0, 255, 0, 0, 0, 255])
     print(f"{len(files)} PNGs in {root} (3 classes)")
 
 

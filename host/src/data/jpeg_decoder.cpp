@@ -41,6 +41,7 @@ struct JpegDecoder::Libjpeg {
   bool ended_early = false;  // libjpeg's "Premature end of JPEG file" warning
   char message[JMSG_LENGTH_MAX] = {};
   std::vector<JSAMPROW> rows;
+  std::vector<JSAMPLE> last_row;  // the image's last row, read (not kept) to reach the end of its data
 };
 
 JpegDecoder::JpegDecoder() : libjpeg_(std::make_unique<Libjpeg>()) {
@@ -121,9 +122,13 @@ PixelRect JpegDecoder::decode(const PixelRect& wanted, InterleavedImage& out) {
     bottom = std::clamp(wanted.top + wanted.height + kContextMargin, top, height_);
     if (right == left || bottom == top) left = 0, top = 0, right = width_, bottom = height_;
   }
-  const bool whole_rows = left == 0 && right == width_;
+  // Progressive files keep whole rows: libjpeg's block smoothing (used when a file's scans leave
+  // AC coefficients short of full precision) treats a cropped region's first block column as
+  // the image's edge, up to two blocks deep, more than the margin covers.
+  const bool whole_rows = (left == 0 && right == width_) || l.info.progressive_mode;
+  if (whole_rows) left = 0, right = width_;
   // Rows below the rectangle are not decoded when the file visibly holds them all; otherwise
-  // they are skipped through (entropy-decoded), so that a cut-short file fails as in Pillow.
+  // they are entropy-decoded through, so that a cut-short file fails as in Pillow.
   const bool stop_early = bottom < height_ && ends_with_end_of_image(bytes_, size_);
   JDIMENSION crop_left = static_cast<JDIMENSION>(left), crop_width = static_cast<JDIMENSION>(right - left);
 
@@ -144,6 +149,8 @@ PixelRect JpegDecoder::decode(const PixelRect& wanted, InterleavedImage& out) {
   out.pixels.resize(stride * static_cast<size_t>(region.height));  // keeps a reused buffer's capacity
   l.rows.resize(static_cast<size_t>(region.height));
   for (int y = 0; y < region.height; ++y) l.rows[static_cast<size_t>(y)] = out.pixels.data() + stride * static_cast<size_t>(y);
+  l.last_row.resize(stride);
+  JSAMPROW last_row = l.last_row.data();
 
   if (setjmp(l.jump)) {
     jpeg_abort_decompress(&l.info);
@@ -158,7 +165,11 @@ PixelRect JpegDecoder::decode(const PixelRect& wanted, InterleavedImage& out) {
   if (stop_early) {
     jpeg_abort_decompress(&l.info);
   } else {
-    if (bottom < height_) jpeg_skip_scanlines(&l.info, static_cast<JDIMENSION>(height_ - bottom));
+    // A skip that reaches the last row decodes nothing (libjpeg-turbo 2.1 just ends the pass),
+    // so all rows but the last are skipped (entropy-decoded) and the last one is read: a file
+    // cut short anywhere below the rectangle raises libjpeg's end-of-file warning.
+    if (bottom < height_ - 1) jpeg_skip_scanlines(&l.info, static_cast<JDIMENSION>(height_ - 1 - bottom));
+    if (bottom < height_) jpeg_read_scanlines(&l.info, &last_row, 1);
     jpeg_finish_decompress(&l.info);
   }
   bytes_ = nullptr;

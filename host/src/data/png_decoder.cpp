@@ -42,32 +42,55 @@ void ignore_warning(png_structp, png_const_charp) {}  // as Pillow: bad ancillar
 
 bool looks_like_png(const unsigned char* bytes, size_t size) { return size >= 8 && png_sig_cmp(bytes, 0, 8) == 0; }
 
+// Owns libpng's read and info structs (also when a bad_alloc leaves decode_png_as_rgb).
+struct PngReader {
+  png_structp png = nullptr;
+  png_infop info = nullptr;
+  ~PngReader() { png_destroy_read_struct(&png, info ? &info : nullptr, nullptr); }
+};
+
 void decode_png_as_rgb(const unsigned char* bytes, size_t size, const std::string& path, InterleavedImage& out) {
   if (!looks_like_png(bytes, size)) throw Error(path + ": not a PNG file");
-  PngSource source;
+  // Not an automatic variable: libpng writes the error text into it between setjmp and longjmp.
+  thread_local PngSource source;
+  source = PngSource{};
   source.bytes = bytes;
   source.size = size;
-  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &source, keep_error_and_jump, ignore_warning);
-  if (!png) throw Error(path + ": cannot create a PNG decoder");
-  png_infop info = png_create_info_struct(png);
-  if (!info) {
-    png_destroy_read_struct(&png, nullptr, nullptr);
-    throw Error(path + ": cannot create a PNG decoder");
-  }
+  PngReader reader;
+  reader.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &source, keep_error_and_jump, ignore_warning);
+  if (!reader.png) throw Error(path + ": cannot create a PNG decoder");
+  reader.info = png_create_info_struct(reader.png);
+  if (!reader.info) throw Error(path + ": cannot create a PNG decoder");
+  png_structp png = reader.png;
+  png_infop info = reader.info;
   // Rows are read into `decoded` (whatever libpng's transforms give: 1 to 4 channels of 8 bits,
-  // or 16-bit gray) and converted to RGB afterwards; allocated here, before the setjmp.
+  // or 16-bit gray) and converted to RGB afterwards.
   thread_local std::vector<unsigned char> decoded;
   thread_local std::vector<png_bytep> rows;
-  if (setjmp(png_jmpbuf(png))) {
-    png_destroy_read_struct(&png, &info, nullptr);
-    throw Error(path + ": cannot decode PNG: " + source.message);
-  }
+  thread_local std::vector<png_color> palette;
+  if (setjmp(png_jmpbuf(png))) throw Error(path + ": cannot decode PNG: " + source.message);
   png_set_read_fn(png, &source, read_from_memory);
   png_read_info(png, info);
   const png_uint_32 width = png_get_image_width(png, info), height = png_get_image_height(png, info);
   const int color_type = png_get_color_type(png, info), bit_depth = png_get_bit_depth(png, info);
   if (static_cast<uint64_t>(width) * height > (uint64_t{1} << 28)) png_error(png, "image too large (over 2^28 pixels)");
   const bool gray16 = color_type == PNG_COLOR_TYPE_GRAY && bit_depth == 16;  // Pillow's mode "I"
+  if (color_type == PNG_COLOR_TYPE_PALETTE) {
+    // Pillow's palette starts as the gray ramp (i, i, i) and PLTE replaces its first entries, so
+    // an index past a short PLTE is gray; libpng's would be black.
+    png_colorp given = nullptr;
+    int count = 0;
+    png_get_PLTE(png, info, &given, &count);
+    const int entries = 1 << bit_depth;
+    if (count < entries) {
+      palette.resize(static_cast<size_t>(entries));
+      for (int i = 0; i < entries; ++i) {
+        const png_byte gray = static_cast<png_byte>(i);
+        palette[static_cast<size_t>(i)] = i < count ? given[i] : png_color{gray, gray, gray};
+      }
+      png_set_PLTE(png, info, palette.data(), entries);
+    }
+  }
   if (!gray16) {
     png_set_strip_16(png);  // the high byte, as Pillow's ";16B" raw modes
     if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
@@ -81,7 +104,6 @@ void decode_png_as_rgb(const unsigned char* bytes, size_t size, const std::strin
   rows.resize(height);
   for (png_uint_32 y = 0; y < height; ++y) rows[y] = decoded.data() + row_bytes * y;
   png_read_image(png, rows.data());
-  png_destroy_read_struct(&png, &info, nullptr);
 
   // To RGB as Pillow's convert("RGB"): gray replicated, alpha (a tRNS turned into alpha too)
   // dropped, 16-bit gray clipped at 255.

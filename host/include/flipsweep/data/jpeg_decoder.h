@@ -1,9 +1,9 @@
 #pragma once
 // JPEG decoding for `flipsweep cache` through libjpeg-turbo's libjpeg API, with the settings
 // Pillow decodes with (accurate integer IDCT, fancy upsampling), able to decode only a
-// rectangle: the rows and the iMCU columns that a Resize + CenterCrop window reads. For
-// ImageNet's 4:3 photos that is about 60 % of the pixels, with values equal to a whole decode
-// (tests/image_cache_test.cpp checks it window by window).
+// rectangle: the rows and the iMCU columns that a Resize + CenterCrop window reads (whole rows
+// for progressive files). For ImageNet's 4:3 photos that is about 60 % of the pixels, with
+// values equal to a whole decode (tests/image_cache_test.cpp checks it window by window).
 #include <cstddef>
 #include <memory>
 #include <string>
