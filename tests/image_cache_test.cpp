@@ -85,6 +85,29 @@ std::string scratch(const std::string& name) {
   return dir;
 }
 
+// A folder holding one bad image (`victim`): `cache` (with `arguments`) must stop with `problem`
+// naming the file and leave neither the cache nor its .tmp; with --skip-bad it must write the
+// `kept` other images and list the victim with the problem. Returns the --skip-bad run.
+CommandResult expect_refused_then_skipped(const std::string& cache, const std::string& arguments,
+                                          const std::string& victim, const std::string& problem, int64_t kept) {
+  CommandResult r = flipsweep_cache(cache + " " + arguments);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find(victim + ": " + problem), std::string::npos) << r.output;
+  EXPECT_FALSE(fsys::exists(cache));
+  EXPECT_FALSE(fsys::exists(cache + ".tmp"));
+  r = flipsweep_cache(cache + " " + arguments + " --skip-bad");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  if (r.exit_code == 0) {
+    EXPECT_EQ(data::open_tensor_cache(cache)->size(), kept);
+  }
+  std::ifstream skipped(cache + ".skipped.txt");
+  std::string line;
+  std::getline(skipped, line);
+  EXPECT_EQ(line.rfind(victim + ": " + problem, 0), 0u) << line;
+  EXPECT_FALSE(fsys::exists(cache + ".pixels.tmp"));
+  return r;
+}
+
 TEST(ImageCache, EqualsTorchvisionResizeAndCenterCrop) {
   if (!have_pillow_and_torchvision()) GTEST_SKIP() << "python3-torchvision (with Pillow and numpy) or python3-scipy is not installed";
   const std::string dir = scratch("exact");
@@ -164,21 +187,10 @@ TEST(ImageCache, BadInputIsOneClearErrorOrSkippedAndListed) {
   // A truncated JPEG: the first third of a file.
   const std::string victim = dir + "/folder/n00000001/img04.jpg";
   truncate_to(victim, 3);
-  CommandResult r = flipsweep_cache(dir + "/out.fswptc --images " + dir + "/folder");
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find(victim + ": cannot decode"), std::string::npos) << r.output;
-  EXPECT_FALSE(fsys::exists(dir + "/out.fswptc"));
-  EXPECT_FALSE(fsys::exists(dir + "/out.fswptc.tmp"));
-  r = flipsweep_cache(dir + "/out.fswptc --images " + dir + "/folder --skip-bad");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  CommandResult r =
+      expect_refused_then_skipped(dir + "/out.fswptc", "--images " + dir + "/folder", victim, "cannot decode", 12);
   EXPECT_NE(r.output.find("12 images"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("skipped 1"), std::string::npos) << r.output;
-  EXPECT_EQ(data::open_tensor_cache(dir + "/out.fswptc")->size(), 12);
-  std::ifstream skipped(dir + "/out.fswptc.skipped.txt");
-  std::string line;
-  std::getline(skipped, line);
-  EXPECT_EQ(line.rfind(victim + ": cannot decode", 0), 0u) << line;
-  EXPECT_FALSE(fsys::exists(dir + "/out.fswptc.pixels.tmp"));
 
   // A flat folder with one file missing from the CSV.
   fsys::copy(jpegs + "/flat", dir + "/flat", fsys::copy_options::recursive);
@@ -392,15 +404,7 @@ TEST(ImageCache, ChunksAreWrittenInOrderWhileTheNextOneDecodes) {
   // The last file in ImageFolder order sits in the second chunk.
   const std::string victim = dir + "/many/n00000002/c_img11.jpg";
   truncate_to(victim, 2);
-  CommandResult r = flipsweep_cache(dir + "/bad.fswptc --images " + dir + "/many --threads 1");
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find(victim + ": cannot decode"), std::string::npos) << r.output;
-  EXPECT_FALSE(fsys::exists(dir + "/bad.fswptc"));
-  EXPECT_FALSE(fsys::exists(dir + "/bad.fswptc.tmp"));
-  r = flipsweep_cache(dir + "/bad.fswptc --images " + dir + "/many --threads 1 --skip-bad");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(data::open_tensor_cache(dir + "/bad.fswptc")->size(), 38);
-  EXPECT_NE(read_file_bytes(dir + "/bad.fswptc.skipped.txt").find(victim), std::string::npos);
+  expect_refused_then_skipped(dir + "/bad.fswptc", "--images " + dir + "/many --threads 1", victim, "cannot decode", 38);
 }
 
 // PNGs (Pillow's convert("RGB") of every colour type and bit depth, interlaced or not, a short
@@ -425,13 +429,7 @@ TEST(ImageCache, PngImagesEqualTorchvision) {
   }
   const std::string victim = dir + "/png/n00000001/rgb16.png";
   truncate_to(victim, 2);
-  CommandResult r = flipsweep_cache(dir + "/bad.fswptc --images " + dir + "/png");
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find(victim + ": cannot decode PNG"), std::string::npos) << r.output;
-  EXPECT_FALSE(fsys::exists(dir + "/bad.fswptc"));
-  r = flipsweep_cache(dir + "/bad.fswptc --images " + dir + "/png --skip-bad");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(data::open_tensor_cache(dir + "/bad.fswptc")->size(), 16);
+  expect_refused_then_skipped(dir + "/bad.fswptc", "--images " + dir + "/png", victim, "cannot decode PNG", 16);
 }
 
 }  // namespace

@@ -66,42 +66,50 @@ struct ResampleWeights {
   std::vector<int> weights;  // kernel_size per output coordinate
 };
 
-ResampleWeights resample_weights(int in_size, int out_size) {
-  const double in0 = 0.0, in1 = in_size;
-  const double scale = (in1 - in0) / out_size;
-  const double filter_scale = std::max(scale, 1.0);
-  const double support = 1.0 * filter_scale;
+// Output coordinate xx's taps [*first, *first + *count) in the input, as Pillow's
+// precompute_coeffs finds them for the bilinear filter (support 1, widened by the downscale
+// factor: antialiasing). Both ends grow with xx.
+void tap_range(int in_size, int out_size, int xx, double* center, int* first, int* count) {
+  const double scale = static_cast<double>(in_size) / out_size;
+  const double support = std::max(scale, 1.0);
+  *center = (xx + 0.5) * scale;
+  const int xmin = std::max(0, static_cast<int>(*center - support + 0.5));  // truncation, as Pillow's (int) cast
+  const int xmax = std::min(in_size, static_cast<int>(*center + support + 0.5));
+  *first = xmin;
+  *count = xmax - xmin;
+}
+
+// The weights of output coordinates [begin, begin + outputs) only (a crop's window).
+ResampleWeights resample_weights(int in_size, int out_size, int begin, int outputs) {
+  const double filter_scale = std::max(static_cast<double>(in_size) / out_size, 1.0);
+  const double inverse_scale = 1.0 / filter_scale;
   ResampleWeights w;
-  w.kernel_size = static_cast<int>(std::ceil(support)) * 2 + 1;
-  w.first.resize(static_cast<size_t>(out_size));
-  w.count.resize(static_cast<size_t>(out_size));
-  w.weights.assign(static_cast<size_t>(out_size) * static_cast<size_t>(w.kernel_size), 0);
+  w.kernel_size = static_cast<int>(std::ceil(filter_scale)) * 2 + 1;
+  w.first.resize(static_cast<size_t>(outputs));
+  w.count.resize(static_cast<size_t>(outputs));
+  w.weights.assign(static_cast<size_t>(outputs) * static_cast<size_t>(w.kernel_size), 0);
   std::vector<double> k(static_cast<size_t>(w.kernel_size));
-  for (int xx = 0; xx < out_size; ++xx) {
-    const double center = in0 + (xx + 0.5) * scale;
-    const double inverse_scale = 1.0 / filter_scale;
-    int xmin = static_cast<int>(center - support + 0.5);  // truncation, as Pillow's (int) cast
-    if (xmin < 0) xmin = 0;
-    int xmax = static_cast<int>(center + support + 0.5);
-    if (xmax > in_size) xmax = in_size;
-    xmax -= xmin;
+  for (int i = 0; i < outputs; ++i) {
+    double center = 0.0;
+    int xmin = 0, taps = 0;
+    tap_range(in_size, out_size, begin + i, &center, &xmin, &taps);
     double total = 0.0;
-    for (int x = 0; x < xmax; ++x) {
+    for (int x = 0; x < taps; ++x) {
       double distance = (x + xmin - center + 0.5) * inverse_scale;
       if (distance < 0.0) distance = -distance;
       const double weight = distance < 1.0 ? 1.0 - distance : 0.0;
       k[static_cast<size_t>(x)] = weight;
       total += weight;
     }
-    for (int x = 0; x < xmax; ++x)
+    for (int x = 0; x < taps; ++x)
       if (total != 0.0) k[static_cast<size_t>(x)] /= total;
-    int* fixed = &w.weights[static_cast<size_t>(xx) * static_cast<size_t>(w.kernel_size)];
-    for (int x = 0; x < xmax; ++x) {
+    int* fixed = &w.weights[static_cast<size_t>(i) * static_cast<size_t>(w.kernel_size)];
+    for (int x = 0; x < taps; ++x) {
       const double v = k[static_cast<size_t>(x)] * (1 << kPrecisionBits);
       fixed[x] = static_cast<int>(k[static_cast<size_t>(x)] < 0 ? -0.5 + v : 0.5 + v);
     }
-    w.first[static_cast<size_t>(xx)] = xmin;
-    w.count[static_cast<size_t>(xx)] = xmax;
+    w.first[static_cast<size_t>(i)] = xmin;
+    w.count[static_cast<size_t>(i)] = taps;
   }
   return w;
 }
@@ -109,17 +117,6 @@ ResampleWeights resample_weights(int in_size, int out_size) {
 inline uint8_t clip8(int value) {
   const int shifted = value >> kPrecisionBits;  // arithmetic shift, as Pillow's lookup index
   return static_cast<uint8_t>(std::clamp(shifted, 0, 255));
-}
-
-// The weights of output coordinates [first, first + count) only.
-ResampleWeights slice(const ResampleWeights& w, int first, int count) {
-  ResampleWeights part;
-  part.kernel_size = w.kernel_size;
-  part.first.assign(w.first.begin() + first, w.first.begin() + first + count);
-  part.count.assign(w.count.begin() + first, w.count.begin() + first + count);
-  part.weights.assign(w.weights.begin() + static_cast<ptrdiff_t>(first) * w.kernel_size,
-                      w.weights.begin() + static_cast<ptrdiff_t>(first + count) * w.kernel_size);
-  return part;
 }
 
 bool simd_resampling = true;  // use_simd_resampling(false) in tests: the plain loops below
@@ -333,29 +330,37 @@ struct WindowWeights {
   ResampleWeights wx, wy;
 };
 
-WindowWeights window_weights(int in_width, int in_height, int out_width, int out_height, int left, int top, int width,
-                             int height) {
+void check_window(int out_width, int out_height, int left, int top, int width, int height) {
   if (out_width <= 0 || out_height <= 0) throw Error("pil_resize_bilinear: empty output size");
   if (left < 0 || top < 0 || width <= 0 || height <= 0 || left + width > out_width || top + height > out_height)
     throw Error("pil_resize_bilinear_window: window outside the output");
+}
+
+WindowWeights window_weights(int in_width, int in_height, int out_width, int out_height, int left, int top, int width,
+                             int height) {
+  check_window(out_width, out_height, left, top, width, height);
   WindowWeights w;
   w.horizontal = out_width != in_width;
   w.vertical = out_height != in_height;
-  if (w.horizontal) w.wx = slice(resample_weights(in_width, out_width), left, width);
-  if (w.vertical) w.wy = slice(resample_weights(in_height, out_height), top, height);
+  if (w.horizontal) w.wx = resample_weights(in_width, out_width, left, width);
+  if (w.vertical) w.wy = resample_weights(in_height, out_height, top, height);
   return w;
 }
 
-// [first, last) of the source coordinates that the window's outputs along one side read.
-void source_span(bool resampled, const ResampleWeights& w, int window_first, int window_size, int* first, int* last) {
-  if (!resampled) {
+// [first, last) of the input coordinates that outputs [window_first, window_first + window_size)
+// along one side read: from the first output's first tap to the last output's last (both ends
+// grow with the output), or the window itself on a side that keeps its size.
+void source_span(int in_size, int out_size, int window_first, int window_size, int* first, int* last) {
+  if (in_size == out_size) {
     *first = window_first;
     *last = window_first + window_size;
     return;
   }
-  *first = *std::min_element(w.first.begin(), w.first.end());
-  *last = 0;
-  for (size_t i = 0; i < w.first.size(); ++i) *last = std::max(*last, w.first[i] + w.count[i]);
+  double center = 0.0;
+  int count = 0, last_first = 0;
+  tap_range(in_size, out_size, window_first, &center, first, &count);
+  tap_range(in_size, out_size, window_first + window_size - 1, &center, &last_first, &count);
+  *last = last_first + count;
 }
 
 }  // namespace
@@ -364,10 +369,10 @@ void use_simd_resampling(bool enabled) { simd_resampling = enabled; }
 
 void resize_source_window(int in_width, int in_height, int out_width, int out_height, int left, int top, int width,
                           int height, int* source_left, int* source_top, int* source_width, int* source_height) {
-  const WindowWeights w = window_weights(in_width, in_height, out_width, out_height, left, top, width, height);
+  check_window(out_width, out_height, left, top, width, height);
   int x0 = 0, x1 = 0, y0 = 0, y1 = 0;
-  source_span(w.horizontal, w.wx, left, width, &x0, &x1);
-  source_span(w.vertical, w.wy, top, height, &y0, &y1);
+  source_span(in_width, out_width, left, width, &x0, &x1);
+  source_span(in_height, out_height, top, height, &y0, &y1);
   *source_left = x0;
   *source_top = y0;
   *source_width = x1 - x0;
@@ -380,8 +385,8 @@ void pil_resize_bilinear_window(const InterleavedImage& region, int region_left,
   WindowWeights w = window_weights(in_width, in_height, out_width, out_height, left, top, width, height);
   // From image coordinates to the region's; the region must hold every pixel the window reads.
   int x0 = 0, x1 = 0, y0 = 0, y1 = 0;
-  source_span(w.horizontal, w.wx, left, width, &x0, &x1);
-  source_span(w.vertical, w.wy, top, height, &y0, &y1);
+  source_span(in_width, out_width, left, width, &x0, &x1);
+  source_span(in_height, out_height, top, height, &y0, &y1);
   if (x0 < region_left || y0 < region_top || x1 > region_left + region.width || y1 > region_top + region.height)
     throw Error("pil_resize_bilinear_window: the decoded region does not hold the pixels the window reads");
   for (int& first : w.wx.first) first -= region_left;
